@@ -3,3 +3,4 @@ export * from './meta.js';
 export * from './common.js';
 export * from './documents.js';
 export * from './resources.js';
+export * from './conditions.js';
