@@ -93,7 +93,7 @@ if is_intact; then
 fi
 
 log "building Kubernetes $kube_version and etcd $etcd_version with $go_version into $out_dir"
-log "a cold build downloads a few GiB of modules and takes 10-20 minutes on 2 cores"
+log "a cold build downloads ~850 MiB of modules, fills ~3 GiB of Go build cache and takes ~6 minutes on 2 cores"
 start=$(date +%s)
 
 stage="$(mktemp -d "$cache_root/.stage-XXXXXX")"
@@ -114,12 +114,12 @@ done
   cd "$mod_dir"
   # The go.etcd.io/etcd/server/v3 main package would be written as "server";
   # build it on its own so it can be named etcd.
-  CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
+  CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" \
     go build -trimpath -ldflags "$ldflags" -o "$stage/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kubectl
-  CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
+  CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" \
     go build -trimpath -ldflags "-s -w" -o "$stage/etcd" go.etcd.io/etcd/server/v3
 )
 
