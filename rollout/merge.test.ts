@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configHash, mergeConfigs } from './merge.js';
+import { configHash, mergeConfigs, settingsNeedReboot } from './merge.js';
 
 const cfg = (name: string, priority: number, sysctl: Record<string, string> = {}, add: string[] = [], remove: string[] = []) => ({
   name,
@@ -32,5 +32,21 @@ describe('mergeConfigs', () => {
     expect(configHash({ a: '1', b: '2' }, { add: ['x'], remove: [] })).toBe(configHash({ b: '2', a: '1' }, { add: ['x'], remove: [] }));
     expect(configHash({ a: '1' }, { add: [], remove: [] })).not.toBe(configHash({ a: '2' }, { add: [], remove: [] }));
     expect(mergeConfigs([]).hash).toMatch(/^sha256:[a-f0-9]{64}$/);
+  });
+});
+
+describe('settingsNeedReboot', () => {
+  const reboot = (k: string) => k === 'vm.nr_hugepages';
+  const m = (sysctl: Record<string, string>, add: string[] = []) => ({ sysctl, kernelArgs: { add, remove: [] } });
+  it('keeps a sysctl-only change live on a node that already carries its kernel args', () => {
+    expect(settingsNeedReboot(m({ a: '1' }, ['iommu=pt']), m({ a: '2' }, ['iommu=pt']), reboot)).toBe(false);
+  });
+  it('needs a reboot for changed kernel args or a changed boot-time sysctl', () => {
+    expect(settingsNeedReboot(m({}, ['iommu=pt']), m({}, ['iommu=on']), reboot)).toBe(true);
+    expect(settingsNeedReboot(m({ 'vm.nr_hugepages': '0' }), m({ 'vm.nr_hugepages': '1024' }), reboot)).toBe(true);
+  });
+  it('treats a node never managed as having no kernel args', () => {
+    expect(settingsNeedReboot(undefined, m({ a: '1' }), reboot)).toBe(false);
+    expect(settingsNeedReboot(undefined, m({}, ['x=1']), reboot)).toBe(true);
   });
 });

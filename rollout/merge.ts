@@ -64,3 +64,23 @@ export function configHash(sysctl: Record<string, string>, kernelArgs: { add: st
   });
   return `sha256:${createHash('sha256').update(canonical).digest('hex')}`;
 }
+
+/**
+ * Whether moving a node from the settings it has (`from`; undefined = never managed by osfleet)
+ * to `to` takes a reboot: kernel arguments that differ, or a changed sysctl that only applies at boot.
+ * A sysctl-only change on a node that already carries its kernel args stays live.
+ */
+export function settingsNeedReboot(
+  from: Pick<MergedConfig, 'sysctl' | 'kernelArgs'> | undefined,
+  to: Pick<MergedConfig, 'sysctl' | 'kernelArgs'>,
+  isRebootSysctl: (key: string) => boolean,
+): boolean {
+  const argsOf = (c: Pick<MergedConfig, 'kernelArgs'> | undefined) =>
+    JSON.stringify([[...(c?.kernelArgs.add ?? [])].sort(), [...(c?.kernelArgs.remove ?? [])].sort()]);
+  if (argsOf(from) !== argsOf(to)) return true;
+  const keys = new Set([...Object.keys(from?.sysctl ?? {}), ...Object.keys(to.sysctl)]);
+  for (const k of keys) {
+    if (from?.sysctl[k] !== to.sysctl[k] && isRebootSysctl(k)) return true;
+  }
+  return false;
+}

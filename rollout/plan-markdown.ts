@@ -1,0 +1,42 @@
+// `osfleet plan` as Markdown for a pull-request comment: per policy, the batches with their start
+// times in the policy's zone and in UTC, and which nodes reboot.
+import { describeWindow } from '../render/diff.js';
+import type { PlanReport } from './plan-report.js';
+
+const list = (names: readonly string[], max = 8) =>
+  names.length <= max ? names.map((n) => `\`${n}\``).join(', ') : `${names.slice(0, max).map((n) => `\`${n}\``).join(', ')} and ${names.length - max} more`;
+
+export function formatPlanMarkdown(r: PlanReport): string {
+  const out: string[] = ['## osfleet rollout plan', '', `Simulated from ${r.now} with nodes that succeed at once; real nodes take longer, so later batches may start in later windows.`, ''];
+  for (const p of r.policies) {
+    out.push(`### ${p.name} → ${p.version}`, '');
+    out.push(`${p.selected} node(s) selected, ${p.versionChanges} change OS version.`);
+    out.push(
+      p.maintenanceWindows.length
+        ? `Maintenance windows: ${p.maintenanceWindows.map(describeWindow).join('; ')}.`
+        : 'No maintenance windows: changes may start at any time.',
+    );
+    if (p.denyWindows.length) out.push(`Deny windows: ${p.denyWindows.map(describeWindow).join('; ')}.`);
+    out.push('');
+    const active = p.batches.filter((b) => b.start !== null);
+    if (active.length === 0) {
+      out.push('Nothing to do: every selected node already runs this version with these settings.', '');
+    } else {
+      out.push(`| batch | starts (${p.timeZone}) | starts (UTC) | nodes | reboot |`, '|---|---|---|---|---|');
+      for (const b of active) {
+        const reboot = b.reboot.length === b.nodes.length ? 'all' : b.reboot.length === 0 ? 'none (live settings)' : list(b.reboot);
+        out.push(`| ${b.index + 1}${b.index === 0 ? ' (canary)' : ''} | ${b.startLocal} | ${b.start} | ${list(b.nodes)} | ${reboot} |`);
+      }
+      out.push('');
+      if (p.finishedAt) out.push(`All nodes done by ${p.finishedAt}.`, '');
+    }
+    if (p.problem) out.push(`**${p.problem.reason}**: ${p.problem.message}${p.notUpdated.length ? ` Not updated: ${list(p.notUpdated)}.` : ''}`, '');
+  }
+  if (r.conflicts.length) {
+    out.push('### Conflicts', '', 'These nodes are selected by more than one RolloutPolicy and are left alone until the selectors are made disjoint:', '');
+    for (const c of r.conflicts) out.push(`- \`${c.node}\`: ${c.policies.map((p) => `\`${p}\``).join(', ')}`);
+    out.push('');
+  }
+  if (r.unmanagedNodes.length) out.push(`Not selected by any RolloutPolicy (OS left alone): ${list(r.unmanagedNodes)}.`, '');
+  return out.join('\n');
+}
