@@ -1,9 +1,54 @@
-// The osfleet command line: dispatches to subcommands. Returns the process exit code.
-export async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    process.stdout.write('usage: osfleet <validate|render|diff|plan|controller|agent> [options]\n');
+// The osfleet command line: dispatches to subcommands. Returns the process exit code
+// (0 success, 1 the repository or operation failed, 2 wrong usage). Subcommands are imported lazily,
+// so `osfleet validate` never loads git, Kubernetes or HTTP code.
+import { processIO, type CliIO, type Command } from './io.js';
+
+interface Entry {
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+/** The subcommands. Each module exports `run(argv, io)`. */
+export const COMMANDS: Record<string, Entry> = {
+  validate: { summary: 'check a repository; every error as file:line:col', load: () => import('./validate.js') },
+  render: { summary: 'print the OS / OSConfig objects a repository renders to', load: () => import('./render.js') },
+  diff: { summary: 'Markdown report of what changes between two git revisions', load: () => import('./diff.js') },
+  plan: { summary: 'which nodes roll out in which batch and when (simulated, for PR review)', load: () => import('./plan.js') },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, e]) => `  ${name.padEnd(width)}  ${e.summary}`);
+  return [
+    'osfleet — run the operating system of a Kubernetes fleet from git',
+    '',
+    'usage: osfleet <command> [options]',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    'Run `osfleet <command> --help` for the options of a command.',
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    if (cmd === 'help' && rest[0] && COMMANDS[rest[0]]) return (await COMMANDS[rest[0]]!.load()).run(['--help'], io);
+    io.stdout(usage());
     return 0;
   }
-  process.stderr.write(`osfleet: unknown command "${argv[0]}"\n`);
-  return 2;
+  if (cmd === '--version' || cmd === '-v') {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    io.stdout(`osfleet ${pkg.version}\n`);
+    return 0;
+  }
+  const entry = Object.prototype.hasOwnProperty.call(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!entry) {
+    io.stderr(`osfleet: unknown command ${JSON.stringify(cmd)}\n\n${usage()}`);
+    return 2;
+  }
+  return (await entry.load()).run(rest, io);
 }

@@ -1,0 +1,69 @@
+// `osfleet diff [DIR] --from REV [--to REV]`: what a change to the repository does to the fleet, as
+// Markdown for a pull-request comment. Reads revisions straight from the local git clone (isomorphic-git).
+import * as fs from 'node:fs';
+import { relative, resolve, sep } from 'node:path';
+import { parseArgs, UsageError } from './args.js';
+import { repositoryDir, withUsage } from './common.js';
+import type { CliIO } from './io.js';
+
+export const USAGE = `usage: osfleet diff [DIR] --from REV [--to REV] [--format markdown|json]
+
+Renders two revisions of the git repository containing DIR (default: the current directory) and
+reports, as Markdown for a pull-request comment: objects added / changed / removed, OS version
+bumps, node settings changed per selector, which changes need a reboot, rollout policies whose
+windows or pace changed, settings osfleet does not know, and the new revision's validation errors.
+Only DIR (a folder of the clone) is rendered, so a repository can keep osfleet documents in a subfolder.
+
+options:
+  --from REV               the base: branch, tag, commit id, HEAD, origin/main, HEAD~1 ...
+  --to REV                 the change (default: the working tree of DIR, uncommitted edits included)
+  --format markdown|json   the report as Markdown (default) or as the JSON report model
+  -h, --help               this help
+
+exit status: 0 report written, 1 the new revision has validation errors (report still written),
+2 wrong usage (unknown revision, not a git clone)
+`;
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  return withUsage(io, USAGE, async () => {
+    const { options, positionals } = parseArgs(
+      argv,
+      { from: { value: true }, to: { value: true }, format: { value: true, choices: ['markdown', 'json'] } },
+      1,
+    );
+    if (options.help) {
+      io.stdout(USAGE);
+      return 0;
+    }
+    if (typeof options.from !== 'string') throw new UsageError('--from REV is required');
+    const dir = await repositoryDir(positionals);
+    const git = (await import('isomorphic-git')).default;
+    let root: string;
+    try {
+      root = await git.findRoot({ fs, filepath: resolve(dir) });
+    } catch {
+      throw new UsageError(`${dir} is not inside a git clone`);
+    }
+    const sub = relative(root, resolve(dir)).split(sep).join('/');
+    const { loadAndRender, RevisionError } = await import('../render/index.js');
+    const { diffRenders } = await import('../render/diff.js');
+    const { formatDiffMarkdown } = await import('../render/diff-markdown.js');
+    const at = async (ref: string) => {
+      try {
+        return await loadAndRender({ type: 'git', dir: root, ref, path: sub }, { partial: true });
+      } catch (err) {
+        if (err instanceof RevisionError) throw new UsageError(err.message);
+        throw err;
+      }
+    };
+    const before = await at(options.from);
+    const after =
+      typeof options.to === 'string'
+        ? await at(options.to)
+        : { ...(await loadAndRender({ type: 'directory', dir: root, path: sub }, { partial: true })), revision: 'working tree' };
+    const report = diffRenders(before, after);
+    if (options.format === 'json') io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+    else io.stdout(formatDiffMarkdown(report));
+    return after.errors.length ? 1 : 0;
+  });
+}
