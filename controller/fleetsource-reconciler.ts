@@ -1,0 +1,549 @@
+// Owns the FleetSource reconcile loop: level-triggered, one run at a time per FleetSource,
+// fetch → render → apply → prune joined by the revision, status and Events as the only output.
+// A revision that fails validation changes nothing in the cluster.
+import { randomBytes } from 'node:crypto';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  makeInformer,
+  setHeaderOptions,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+  type V1ObjectMeta,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import {
+  API_VERSION,
+  GROUP,
+  LABEL_FLEETSOURCE,
+  LABEL_MANAGED_BY,
+  MANAGED_BY_VALUE,
+  VERSION,
+  type FleetSourceSpec,
+  type FleetSourceStatus,
+  type InventoryEntry,
+} from '../api/index.js';
+import { conditionChanged, findCondition, setCondition, type ConditionInput } from '../api/conditions.js';
+import { formatDiagnostic, type Diagnostic } from '../render/diagnostics.js';
+import type { LoadResult } from '../render/load.js';
+import { Applier, ApplyError, canonicalJson, formatRef, refKey, type LiveObjects } from './apply.js';
+import { parseDuration } from './duration.js';
+import { GitSource, GitSourceError, type GitCredentials, type RemoteRevision } from './git-source.js';
+import type { ControllerMetrics } from './metrics.js';
+
+/** A FleetSource as the client library sees it (dates in metadata are Date objects there). */
+export type FleetSource = KubernetesObject & {
+  metadata: V1ObjectMeta & { name: string };
+  spec?: FleetSourceSpec;
+  status?: FleetSourceStatus;
+};
+
+export interface RenderOutput {
+  objects: KubernetesObject[];
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+}
+
+/** The foundation renderer's entry point: repository files of one revision → cluster objects. */
+export type Renderer = (source: LoadResult, opts: { revision: string }) => RenderOutput | Promise<RenderOutput>;
+
+export interface ReconcilerOptions {
+  kc: KubeConfig;
+  /** Namespace of the Secrets that FleetSources reference (the controller's namespace). */
+  namespace: string;
+  cacheDir: string;
+  render: Renderer;
+  metrics: ControllerMetrics;
+  logger: Logger;
+  identity?: string;
+  defaultIntervalMs?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  now?: () => Date;
+}
+
+type Reason = 'poll' | 'spec' | 'webhook' | 'secret' | 'drift' | 'leader';
+
+/** Kinds the renderer produces; their live objects are watched (osfleet-managed ones only). */
+const MANAGED_KINDS = [
+  { kind: 'OS', plural: 'oses' },
+  { kind: 'OSConfig', plural: 'osconfigs' },
+] as const;
+
+export const CONDITION_READY = 'Ready';
+export const CONDITION_FETCHED = 'Fetched';
+export const CONDITION_APPLIED = 'Applied';
+
+const MAX_ERRORS_IN_MESSAGE = 3;
+
+export class FleetSourceReconciler {
+  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  private readonly applier: Applier;
+  private readonly log: Logger;
+  private fleetInformer: (Informer<FleetSource> & ObjectCache<FleetSource>) | undefined;
+  private secretInformer: (Informer<V1Secret> & ObjectCache<V1Secret>) | undefined;
+  private readonly managed = new Map<string, Informer<KubernetesObject> & ObjectCache<KubernetesObject>>();
+  private leading = false;
+  private started = false;
+  private readonly pending = new Map<string, Set<Reason>>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly failures = new Map<string, number>();
+  private readonly sources = new Map<string, { key: string; src: GitSource }>();
+  /** Status this process last wrote, newer than the informer's copy until the watch catches up. */
+  private readonly written = new Map<string, { generation: number | undefined; status: FleetSourceStatus }>();
+  private readonly now: () => Date;
+
+  constructor(private readonly opts: ReconcilerOptions) {
+    this.custom = opts.kc.makeApiClient(CustomObjectsApi);
+    this.core = opts.kc.makeApiClient(CoreV1Api);
+    this.applier = new Applier({ kc: opts.kc, logger: opts.logger, metrics: opts.metrics });
+    this.log = opts.logger.child({ component: 'fleetsource-reconciler' });
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  /** Starts the watches (FleetSources, the Secrets of the namespace, managed objects); resolves once each has listed. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const fleetPath = `/apis/${GROUP}/${VERSION}/fleetsources`;
+    this.fleetInformer = makeInformer<FleetSource>(this.opts.kc, fleetPath, () =>
+      this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'fleetsources' }) as Promise<KubernetesListObject<FleetSource>>,
+    ) as Informer<FleetSource> & ObjectCache<FleetSource>;
+    this.fleetInformer.on('add', (fs) => this.enqueue(fs.metadata.name, 'spec'));
+    this.fleetInformer.on('update', (fs) => {
+      // Our own status writes come back as updates: only a spec change (generation) is news.
+      const seen = this.written.get(fs.metadata.name);
+      if (!seen || seen.generation !== fs.metadata.generation) this.enqueue(fs.metadata.name, 'spec');
+    });
+    this.fleetInformer.on('delete', (fs) => this.forget(fs.metadata.name));
+    this.watchErrors(this.fleetInformer, 'FleetSources');
+
+    const ns = this.opts.namespace;
+    this.secretInformer = makeInformer<V1Secret>(this.opts.kc, `/api/v1/namespaces/${ns}/secrets`, () =>
+      this.core.listNamespacedSecret({ namespace: ns }),
+    ) as Informer<V1Secret> & ObjectCache<V1Secret>;
+    const onSecret = (s: V1Secret): void => {
+      for (const fs of this.fleetInformer?.list() ?? []) {
+        if (fs.spec?.secretRef?.name === s.metadata?.name || fs.spec?.webhookSecretRef?.name === s.metadata?.name) {
+          this.enqueue(fs.metadata.name, 'secret');
+        }
+      }
+    };
+    this.secretInformer.on('update', onSecret);
+    this.secretInformer.on('add', onSecret);
+    this.watchErrors(this.secretInformer, 'Secrets');
+
+    for (const k of MANAGED_KINDS) {
+      const selector = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
+      const inf = makeInformer<KubernetesObject>(
+        this.opts.kc,
+        `/apis/${GROUP}/${VERSION}/${k.plural}`,
+        () =>
+          this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: k.plural, labelSelector: selector }) as Promise<
+            KubernetesListObject<KubernetesObject>
+          >,
+        selector,
+      ) as Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+      // Someone changed or deleted an object we manage: reconcile its FleetSource (no git round trip).
+      const onDrift = (o: KubernetesObject): void => {
+        const owner = o.metadata?.labels?.[LABEL_FLEETSOURCE];
+        if (owner) this.enqueue(owner, 'drift');
+      };
+      inf.on('update', onDrift);
+      inf.on('delete', onDrift);
+      this.watchErrors(inf, k.plural);
+      this.managed.set(k.kind, inf);
+    }
+    await Promise.all([this.fleetInformer.start(), this.secretInformer.start(), ...[...this.managed.values()].map((i) => i.start())]);
+  }
+
+  /** Stops watches and timers; waits (bounded) for reconciles in flight. */
+  async stop(timeoutMs = 3000): Promise<void> {
+    this.leading = false;
+    this.started = false;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    this.pending.clear();
+    const informers = [this.fleetInformer, this.secretInformer, ...this.managed.values()].filter(Boolean) as Array<Informer<KubernetesObject>>;
+    await Promise.all(informers.map((i) => i.stop().catch(() => undefined)));
+    await Promise.race([Promise.allSettled([...this.running.values()]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+
+  /** Leader election drives this: only the leader reconciles. */
+  setLeader(leading: boolean): void {
+    if (leading === this.leading) return;
+    this.leading = leading;
+    if (leading) {
+      this.written.clear(); // another leader may have written status since
+      for (const fs of this.fleetInformer?.list() ?? []) this.enqueue(fs.metadata.name, 'leader');
+    } else {
+      for (const t of this.timers.values()) clearTimeout(t);
+      this.timers.clear();
+      this.pending.clear();
+    }
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** A webhook asked for an immediate fetch. Coalesced with a run in progress. */
+  trigger(name: string): void {
+    this.enqueue(name, 'webhook');
+  }
+
+  /** The webhook secret of a FleetSource (Secret key `token`), undefined if it has none. */
+  async webhookSecret(name: string): Promise<string | undefined> {
+    const fs = this.fleetInformer?.get(name);
+    const ref = fs?.spec?.webhookSecretRef?.name;
+    if (!ref) return undefined;
+    const secret = await this.readSecret(ref);
+    const token = secret?.data?.token;
+    return token ? Buffer.from(token, 'base64').toString('utf8') : undefined;
+  }
+
+  /** Resolves when nothing is queued or running (tests and benchmarks). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0 || this.pending.size > 0) {
+      await Promise.allSettled([...this.running.values()]);
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  // --- queue -------------------------------------------------------------------------------
+
+  private enqueue(name: string, reason: Reason): void {
+    if (!this.leading) return;
+    const set = this.pending.get(name) ?? new Set<Reason>();
+    set.add(reason);
+    this.pending.set(name, set);
+    if (!this.running.has(name)) this.runNext(name);
+  }
+
+  private runNext(name: string): void {
+    const reasons = this.pending.get(name);
+    if (!reasons || !this.leading) return;
+    this.pending.delete(name);
+    const p = this.reconcile(name, reasons)
+      .catch((err: unknown) => {
+        this.log.error({ err, fleetsource: name }, 'reconcile crashed');
+        this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'InternalError' });
+        this.schedule(name, this.backoff(name));
+      })
+      .finally(() => {
+        this.running.delete(name);
+        if (this.pending.has(name)) this.runNext(name);
+      });
+    this.running.set(name, p);
+  }
+
+  private schedule(name: string, delayMs: number): void {
+    const old = this.timers.get(name);
+    if (old) clearTimeout(old);
+    if (!this.leading) return;
+    const t = setTimeout(() => {
+      this.timers.delete(name);
+      this.enqueue(name, 'poll');
+    }, delayMs);
+    t.unref();
+    this.timers.set(name, t);
+  }
+
+  private backoff(name: string): number {
+    const n = (this.failures.get(name) ?? 0) + 1;
+    this.failures.set(name, n);
+    const base = this.opts.backoffBaseMs ?? 2000;
+    const max = this.opts.backoffMaxMs ?? 5 * 60_000;
+    return Math.min(max, base * 2 ** (n - 1));
+  }
+
+  private forget(name: string): void {
+    const t = this.timers.get(name);
+    if (t) clearTimeout(t);
+    this.timers.delete(name);
+    this.failures.delete(name);
+    this.sources.delete(name);
+    this.written.delete(name);
+    this.opts.metrics.forget(name);
+  }
+
+  private watchErrors(inf: Informer<KubernetesObject> | Informer<FleetSource> | Informer<V1Secret>, what: string): void {
+    // The client-node informer stops on error; restart it after a pause so the cache heals itself.
+    (inf as Informer<KubernetesObject>).on('error', (err: unknown) => {
+      if (!this.started) return;
+      this.log.warn({ err: (err as Error)?.message ?? String(err) }, `watch of ${what} failed; restarting in 2s`);
+      setTimeout(() => {
+        if (this.started) (inf as Informer<KubernetesObject>).start().catch(() => undefined);
+      }, 2000).unref();
+    });
+  }
+
+  // --- reconcile ---------------------------------------------------------------------------
+
+  private async reconcile(name: string, reasons: Set<Reason>): Promise<void> {
+    const fs = this.fleetInformer?.get(name);
+    if (!fs) {
+      this.forget(name);
+      return;
+    }
+    const log = this.log.child({ fleetsource: name });
+    const endTimer = this.opts.metrics.reconcileDuration.startTimer({ fleetsource: name });
+    try {
+      if (fs.spec?.suspend) {
+        log.info('suspended: not fetching or applying');
+        return;
+      }
+      const intervalMs = this.intervalOf(fs, log);
+      const base = this.currentStatus(fs);
+      const st: FleetSourceStatus = structuredClone(base);
+      const gen = fs.metadata.generation;
+      const cond = (input: Omit<ConditionInput, 'observedGeneration'>): void => {
+        st.conditions = setCondition(st.conditions, { ...input, observedGeneration: gen }, this.now());
+      };
+
+      // 1. Fetch.
+      const fetchTimer = this.opts.metrics.fetchDuration.startTimer({ fleetsource: name });
+      let rev: RemoteRevision;
+      let src: GitSource;
+      try {
+        src = await this.gitSource(fs);
+        const driftOnly = [...reasons].every((r) => r === 'drift');
+        const cached = driftOnly ? await src.lastFetched() : undefined;
+        if (cached && cached.revision === base.lastFetchedRevision) {
+          rev = cached;
+          fetchTimer({ result: 'cached' });
+        } else {
+          const res = await src.fetch(await src.checkRemote());
+          rev = res;
+          fetchTimer({ result: res.downloaded ? 'fetched' : 'unchanged' });
+        }
+      } catch (err) {
+        const reason = err instanceof GitSourceError ? err.reason : 'GitError';
+        fetchTimer({ result: reason });
+        const msg = err instanceof Error ? err.message : String(err);
+        log.warn({ reason, err: msg }, 'fetch failed');
+        cond({ type: CONDITION_FETCHED, status: 'False', reason: 'FetchFailed', message: msg });
+        cond({ type: CONDITION_READY, status: 'False', reason: 'FetchFailed', message: msg });
+        this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'FetchFailed' });
+        await this.writeStatus(fs, base, st);
+        this.schedule(name, this.backoff(name));
+        return;
+      }
+      st.lastFetchedRevision = rev.revision;
+      cond({ type: CONDITION_FETCHED, status: 'True', reason: 'Succeeded', message: `fetched revision ${rev.revision}` });
+
+      // 2. Render.
+      st.lastAttemptedRevision = rev.revision;
+      let rendered: RenderOutput;
+      try {
+        const source = await src.readSource(rev.commit, fs.spec?.path ?? '');
+        // The renderer reports source.errors (files refused while loading) with its own.
+        rendered = await this.opts.render(source, { revision: rev.commit });
+      } catch (err) {
+        if (!(err instanceof GitSourceError && err.reason === 'PathNotFound')) throw err;
+        rendered = { objects: [], errors: [{ severity: 'error', path: fs.spec?.path ?? '.', line: 1, col: 1, message: err.message }], warnings: [] };
+      }
+      if (rendered.errors.length > 0) {
+        const shown = rendered.errors.slice(0, MAX_ERRORS_IN_MESSAGE).map(formatDiagnostic).join('; ');
+        const more = rendered.errors.length > MAX_ERRORS_IN_MESSAGE ? ` (and ${rendered.errors.length - MAX_ERRORS_IN_MESSAGE} more)` : '';
+        const kept = base.lastAppliedRevision ? `; ${base.lastAppliedRevision} stays applied` : '; nothing was applied';
+        const msg = `revision ${rev.revision} is invalid${kept}: ${shown}${more}`;
+        log.warn({ revision: rev.revision, errors: rendered.errors.map(formatDiagnostic) }, 'validation failed: nothing changed in the cluster');
+        cond({ type: CONDITION_READY, status: 'False', reason: 'ValidationFailed', message: msg });
+        this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'ValidationFailed' });
+        this.failures.delete(name);
+        await this.writeStatus(fs, base, st);
+        this.schedule(name, intervalMs);
+        return;
+      }
+
+      // 3. Apply and prune.
+      const previous = base.inventory ?? [];
+      let result;
+      try {
+        result = await this.applier.apply(rendered.objects, previous, this.liveObjects(), {
+          fleetsource: name,
+          force: fs.spec?.force === true,
+          revision: rev.commit,
+        });
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        log.warn({ err: msg }, 'apply failed');
+        // Objects written before the failure must stay in the inventory, or a later prune would miss them.
+        st.inventory = mergeInventory(previous, rendered.objects.map((o) => ({ apiVersion: o.apiVersion ?? '', kind: o.kind ?? '', name: o.metadata?.name ?? '' })));
+        cond({ type: CONDITION_APPLIED, status: 'False', reason: 'ApplyFailed', message: msg });
+        cond({ type: CONDITION_READY, status: 'False', reason: 'ApplyFailed', message: msg });
+        this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'ApplyFailed' });
+        await this.writeStatus(fs, base, st);
+        this.schedule(name, err instanceof ApplyError ? this.backoff(name) : this.backoff(name));
+        return;
+      }
+      st.inventory = sortInventory(result.inventory);
+      if (result.written.length || result.pruned.length) {
+        log.info(
+          { revision: rev.revision, written: result.written.map(formatRef), pruned: result.pruned.map(formatRef), unchanged: result.unchanged.length },
+          'applied',
+        );
+      }
+      if (result.conflicts.length > 0) {
+        const msg = `revision ${rev.revision} is not fully applied: ${result.conflicts.map((c) => c.message).slice(0, MAX_ERRORS_IN_MESSAGE).join('; ')}`;
+        cond({ type: CONDITION_APPLIED, status: 'False', reason: 'Conflict', message: msg });
+        cond({ type: CONDITION_READY, status: 'False', reason: 'Conflict', message: msg });
+        this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'Conflict' });
+        this.failures.delete(name);
+        await this.writeStatus(fs, base, st);
+        this.schedule(name, intervalMs);
+        return;
+      }
+      // Stable wording (no per-run counts): an unchanged state must produce an identical status.
+      const msg = `applied revision ${rev.revision}: ${result.inventory.length} object${result.inventory.length === 1 ? '' : 's'}`;
+      st.lastAppliedRevision = rev.revision;
+      cond({ type: CONDITION_APPLIED, status: 'True', reason: 'Succeeded', message: msg });
+      cond({ type: CONDITION_READY, status: 'True', reason: 'Succeeded', message: msg });
+      this.opts.metrics.setAppliedRevision(name, rev.revision);
+      this.failures.delete(name);
+      await this.writeStatus(fs, base, st);
+      this.schedule(name, intervalMs);
+    } finally {
+      endTimer();
+    }
+  }
+
+  private intervalOf(fs: FleetSource, log: Logger): number {
+    const raw = fs.spec?.interval;
+    if (!raw) return this.opts.defaultIntervalMs ?? 60_000;
+    const ms = parseDuration(raw);
+    if (ms === undefined || ms < 1000) {
+      log.warn({ interval: raw }, 'spec.interval is not a duration of at least 1s (e.g. 30s, 5m); using 1m');
+      return 60_000;
+    }
+    return ms;
+  }
+
+  private currentStatus(fs: FleetSource): FleetSourceStatus {
+    const mine = this.written.get(fs.metadata.name);
+    return structuredClone(mine?.status ?? fs.status ?? {});
+  }
+
+  private liveObjects(): LiveObjects {
+    return {
+      get: (ref: InventoryEntry) => {
+        if (ref.apiVersion !== API_VERSION) return undefined;
+        return this.managed.get(ref.kind)?.get(ref.name);
+      },
+    };
+  }
+
+  private async gitSource(fs: FleetSource): Promise<GitSource> {
+    const spec = fs.spec!;
+    const credentials = await this.credentials(fs);
+    const ref = spec.ref ?? { branch: 'main' };
+    const key = canonicalJson({ url: spec.url, ref, credentials });
+    const have = this.sources.get(fs.metadata.name);
+    if (have && have.key === key) return have.src;
+    const src = new GitSource({ url: spec.url, ref, cacheDir: this.opts.cacheDir, ...(credentials ? { credentials } : {}) });
+    this.sources.set(fs.metadata.name, { key, src });
+    return src;
+  }
+
+  private async credentials(fs: FleetSource): Promise<GitCredentials | undefined> {
+    const name = fs.spec?.secretRef?.name;
+    if (!name) return undefined;
+    const ns = this.opts.namespace;
+    const secret = await this.readSecret(name);
+    if (!secret) {
+      throw new GitSourceError('AuthenticationFailed', `spec.secretRef names Secret ${ns}/${name}, which does not exist`);
+    }
+    const d = secret.data ?? {};
+    const get = (k: string): string | undefined => (d[k] !== undefined ? Buffer.from(d[k]!, 'base64').toString('utf8') : undefined);
+    const creds: GitCredentials = { secret: { namespace: ns, name } };
+    const bearer = get('bearerToken');
+    const token = get('token');
+    const username = get('username');
+    const password = get('password');
+    if (bearer) creds.bearerToken = bearer;
+    else if (token) Object.assign(creds, { username: username ?? 'git', password: token });
+    else if (username !== undefined || password !== undefined) Object.assign(creds, { username: username ?? '', password: password ?? '' });
+    else {
+      throw new GitSourceError(
+        'AuthenticationFailed',
+        `Secret ${ns}/${name} has none of the keys username/password, token or bearerToken`,
+      );
+    }
+    return creds;
+  }
+
+  private async readSecret(name: string): Promise<V1Secret | undefined> {
+    const cached = this.secretInformer?.get(name, this.opts.namespace);
+    if (cached) return cached;
+    try {
+      return await this.core.readNamespacedSecret({ name, namespace: this.opts.namespace });
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Writes status only when it differs; posts one Event per condition that changed status or reason. */
+  private async writeStatus(fs: FleetSource, before: FleetSourceStatus, after: FleetSourceStatus): Promise<void> {
+    after.observedGeneration = fs.metadata.generation;
+    if (canonicalJson(before) === canonicalJson(after)) return;
+    const name = fs.metadata.name;
+    this.opts.metrics.apiWrites.inc({ verb: 'patch-status', kind: 'FleetSource' });
+    await this.custom.patchClusterCustomObjectStatus(
+      { group: GROUP, version: VERSION, plural: 'fleetsources', name, body: { status: after } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    this.written.set(name, { generation: fs.metadata.generation, status: structuredClone(after) });
+    for (const c of after.conditions ?? []) {
+      const old = findCondition(before.conditions, c.type);
+      if (old && old.status === c.status && old.reason === c.reason) continue;
+      if (!conditionChanged(before.conditions, c)) continue;
+      await this.event(fs, c.status === 'False' ? 'Warning' : 'Normal', c.reason, `${c.type}=${c.status}: ${c.message}`);
+    }
+  }
+
+  private async event(fs: FleetSource, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    // FleetSource is cluster-scoped: the API accepts its Events only in the default namespace.
+    const namespace = 'default';
+    const t = this.now();
+    try {
+      this.opts.metrics.apiWrites.inc({ verb: 'create', kind: 'Event' });
+      await this.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: `${fs.metadata.name}.${randomBytes(8).toString('hex')}`, namespace },
+          involvedObject: { apiVersion: API_VERSION, kind: 'FleetSource', name: fs.metadata.name, uid: fs.metadata.uid },
+          type,
+          reason,
+          message: message.length > 1000 ? `${message.slice(0, 997)}...` : message,
+          source: { component: 'osfleet-controller' },
+          reportingComponent: 'osfleet.dev/controller',
+          reportingInstance: this.opts.identity ?? 'osfleet-controller',
+          firstTimestamp: t,
+          lastTimestamp: t,
+          count: 1,
+        },
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error)?.message, reason }, 'could not record an Event');
+    }
+  }
+}
+
+function sortInventory(list: InventoryEntry[]): InventoryEntry[] {
+  return [...list].sort((a, b) => (refKey(a) < refKey(b) ? -1 : refKey(a) > refKey(b) ? 1 : 0));
+}
+
+function mergeInventory(a: InventoryEntry[], b: InventoryEntry[]): InventoryEntry[] {
+  const m = new Map<string, InventoryEntry>();
+  for (const e of [...a, ...b]) m.set(refKey(e), e);
+  return sortInventory([...m.values()]);
+}

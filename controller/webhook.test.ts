@@ -1,0 +1,190 @@
+import { createHmac } from 'node:crypto';
+import * as http from 'node:http';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startHttpServers, type HttpServers } from './http-server.js';
+import { ControllerMetrics } from './metrics.js';
+import { createWebhookHandler, ReplayGuard } from './webhook.js';
+
+const SECRET = 'hook-secret-123';
+let servers: HttpServers;
+let metrics: ControllerMetrics;
+let triggered: string[];
+let clock = 1_000_000;
+
+beforeAll(async () => {
+  metrics = new ControllerMetrics();
+  const webhook = createWebhookHandler({
+    lookupSecret: async (name) => (name === 'fleet' ? SECRET : undefined),
+    trigger: (name) => triggered.push(name),
+    metrics,
+    now: () => clock,
+    replayWindowMs: 60_000,
+  });
+  servers = await startHttpServers({
+    metricsAddr: '127.0.0.1:0',
+    healthAddr: '127.0.0.1:0',
+    webhookAddr: '127.0.0.1:0',
+    metrics,
+    live: () => ({ ok: true, reason: 'running' }),
+    ready: () => ({ ok: false, reason: 'not the leader' }),
+    webhook,
+  });
+});
+afterAll(async () => servers.close());
+beforeEach(() => {
+  triggered = [];
+});
+
+interface Reply {
+  status: number;
+  body: string;
+}
+
+function post(path: string, body: Buffer | string, headers: Record<string, string> = {}, opts: { chunked?: boolean } = {}): Promise<Reply> {
+  const buf = Buffer.isBuffer(body) ? body : Buffer.from(body);
+  const [host, port] = servers.webhookAddr!.split(':');
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host,
+        port: Number(port),
+        method: 'POST',
+        path,
+        headers: { 'content-type': 'application/json', ...(opts.chunked ? {} : { 'content-length': String(buf.length) }), ...headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      },
+    );
+    // The server stops reading an oversized body and closes; our write may then fail. The reply is what counts.
+    req.on('error', (err) => reject(err));
+    if (opts.chunked) {
+      for (let i = 0; i < buf.length; i += 64 * 1024) req.write(buf.subarray(i, i + 64 * 1024));
+      req.end();
+    } else {
+      req.end(buf);
+    }
+  });
+}
+
+function githubSig(body: string, secret = SECRET): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+async function metricValue(result: string): Promise<number> {
+  const m = await metrics.webhookRequests.get();
+  return m.values.find((v) => v.labels.result === result)?.value ?? 0;
+}
+
+describe('webhook receiver', () => {
+  it('accepts a GitHub-style signed push and triggers one fetch', async () => {
+    const body = JSON.stringify({ ref: 'refs/heads/main', after: 'a1' });
+    const r = await post('/hooks/fleet', body, { 'x-hub-signature-256': githubSig(body), 'x-github-delivery': 'gh-1' });
+    expect(r.status).toBe(202);
+    expect(triggered).toEqual(['fleet']);
+  });
+
+  it('accepts Gitea (hex HMAC) and GitLab (token) styles', async () => {
+    const b1 = JSON.stringify({ after: 'gitea-1' });
+    const gitea = await post('/hooks/fleet', b1, {
+      'x-gitea-signature': createHmac('sha256', SECRET).update(b1).digest('hex'),
+      'x-gitea-delivery': 'gt-1',
+    });
+    const b2 = JSON.stringify({ after: 'gitlab-1' });
+    const gitlab = await post('/hooks/fleet', b2, { 'x-gitlab-token': SECRET });
+    expect([gitea.status, gitlab.status]).toEqual([202, 202]);
+    expect(triggered).toEqual(['fleet', 'fleet']);
+  });
+
+  it('refuses a bad HMAC, a wrong token and a missing signature with 401, counts them, and fetches nothing', async () => {
+    const before = { bad: await metricValue('bad_signature'), missing: await metricValue('missing_signature') };
+    const body = JSON.stringify({ after: 'evil' });
+    const bad = await post('/hooks/fleet', body, { 'x-hub-signature-256': githubSig(body, 'not-the-secret') });
+    const garbled = await post('/hooks/fleet', body, { 'x-hub-signature-256': 'sha256=zz' });
+    const gitea = await post('/hooks/fleet', body, { 'x-gitea-signature': createHmac('sha256', 'nope').update(body).digest('hex') });
+    const token = await post('/hooks/fleet', body, { 'x-gitlab-token': `${SECRET}x` });
+    const missing = await post('/hooks/fleet', body);
+    expect([bad.status, garbled.status, gitea.status, token.status, missing.status]).toEqual([401, 401, 401, 401, 401]);
+    expect(await metricValue('bad_signature')).toBe(before.bad + 4);
+    expect(await metricValue('missing_signature')).toBe(before.missing + 1);
+    expect(triggered).toEqual([]);
+  });
+
+  it('refuses a replayed body and a replayed delivery id, and forgets them after the window', async () => {
+    const body = JSON.stringify({ after: 'replay-me' });
+    const first = await post('/hooks/fleet', body, { 'x-hub-signature-256': githubSig(body), 'x-github-delivery': 'gh-r1' });
+    const again = await post('/hooks/fleet', body, { 'x-hub-signature-256': githubSig(body), 'x-github-delivery': 'gh-r2' });
+    const body2 = JSON.stringify({ after: 'other' });
+    const sameId = await post('/hooks/fleet', body2, { 'x-hub-signature-256': githubSig(body2), 'x-github-delivery': 'gh-r1' });
+    const gitlabReplay = await post('/hooks/fleet', body, { 'x-gitlab-token': SECRET });
+    expect([first.status, again.status, sameId.status, gitlabReplay.status]).toEqual([202, 409, 409, 409]);
+    expect(triggered).toEqual(['fleet']);
+    clock += 61_000;
+    const later = await post('/hooks/fleet', body, { 'x-hub-signature-256': githubSig(body), 'x-github-delivery': 'gh-r3' });
+    expect(later.status).toBe(202);
+  });
+
+  it('refuses a 2 MiB body with 413 before reading it, whether or not Content-Length is declared', async () => {
+    const before = await metricValue('too_large');
+    const big = Buffer.alloc(2 * 1024 * 1024, 0x61);
+    const sig = `sha256=${createHmac('sha256', SECRET).update(big).digest('hex')}`;
+    const declared = await post('/hooks/fleet', big, { 'x-hub-signature-256': sig }).catch((e: NodeJS.ErrnoException) => e.code);
+    const chunked = await post('/hooks/fleet', big, { 'x-hub-signature-256': sig }, { chunked: true }).catch((e: NodeJS.ErrnoException) => e.code);
+    // The reply is 413, or the connection is cut while we are still uploading: either way nothing was fetched.
+    for (const r of [declared, chunked]) {
+      if (typeof r === 'string') expect(['ECONNRESET', 'EPIPE']).toContain(r);
+      else expect(r?.status).toBe(413);
+    }
+    expect(await metricValue('too_large')).toBe(before + 2);
+    expect(triggered).toEqual([]);
+  });
+
+  it('answers 404 for an unknown FleetSource and 405 for GET, fetching nothing', async () => {
+    const body = '{}';
+    const unknown = await post('/hooks/other', body, { 'x-hub-signature-256': githubSig(body) });
+    expect(unknown.status).toBe(404);
+    const [host, port] = servers.webhookAddr!.split(':');
+    const status = await new Promise<number>((resolve) =>
+      http.get({ host, port: Number(port), path: '/hooks/fleet' }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }),
+    );
+    expect(status).toBe(405);
+    expect(triggered).toEqual([]);
+  });
+
+  it('serves /healthz, /readyz and /metrics', async () => {
+    const get = (addr: string, path: string): Promise<Reply> => {
+      const [host, port] = addr.split(':');
+      return new Promise((resolve) =>
+        http.get({ host, port: Number(port), path }, (res) => {
+          let b = '';
+          res.on('data', (c: Buffer) => (b += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+        }),
+      );
+    };
+    expect((await get(servers.healthAddr!, '/healthz')).status).toBe(200);
+    const ready = await get(servers.healthAddr!, '/readyz');
+    expect(ready).toEqual({ status: 503, body: 'not ready: not the leader\n' });
+    const m = await get(servers.metricsAddr!, '/metrics');
+    expect(m.status).toBe(200);
+    expect(m.body).toContain('osfleet_webhook_requests_total{result="accepted"}');
+  });
+});
+
+describe('ReplayGuard', () => {
+  it('stays bounded: the oldest entries go first', () => {
+    let t = 0;
+    const g = new ReplayGuard(1000, 3, () => t);
+    for (const k of ['a', 'b', 'c', 'd']) g.add(k);
+    expect(g.size).toBe(3);
+    expect(g.has('a')).toBe(false);
+    expect(g.has('d')).toBe(true);
+    t = 2000;
+    expect(g.has('d')).toBe(false);
+  });
+});
