@@ -13,6 +13,10 @@ export const COMMANDS: Record<string, Entry> = {
   validate: { summary: 'check a repository; every error as file:line:col', load: () => import('./validate.js') },
   render: { summary: 'print the OS / OSConfig objects a repository renders to', load: () => import('./render.js') },
   diff: { summary: 'Markdown report of what changes between two git revisions', load: () => import('./diff.js') },
+  controller: {
+    summary: 'run the controller: git sync, rollout executor, webhooks, metrics (leader-elected)',
+    load: async () => ({ run: async (argv) => (await import('../controller/main.js')).runController(argv) }),
+  },
   plan: { summary: 'which nodes roll out in which batch and when (simulated, for PR review)', load: () => import('./plan.js') },
 };
 

@@ -32,7 +32,7 @@ import { conditionChanged, findCondition, setCondition, type ConditionInput } fr
 import { formatDiagnostic, type Diagnostic } from '../render/diagnostics.js';
 import type { LoadResult } from '../render/load.js';
 import { Applier, ApplyError, canonicalJson, formatRef, refKey, type LiveObjects } from './apply.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../rollout/duration.js';
 import { GitSource, GitSourceError, type GitCredentials, type RemoteRevision } from './git-source.js';
 import type { ControllerMetrics } from './metrics.js';
 
@@ -419,7 +419,8 @@ export class FleetSourceReconciler {
   private intervalOf(fs: FleetSource, log: Logger): number {
     const raw = fs.spec?.interval;
     if (!raw) return this.opts.defaultIntervalMs ?? 60_000;
-    const ms = parseDuration(raw);
+    const d = parseDuration(raw);
+    const ms = d.ok ? d.ms : undefined;
     if (ms === undefined || ms < 1000) {
       log.warn({ interval: raw }, 'spec.interval is not a duration of at least 1s (e.g. 30s, 5m); using 1m');
       return 60_000;

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../rollout/duration.js';
 import { FleetSourceReconciler, type Renderer } from './fleetsource-reconciler.js';
 import { startHttpServers } from './http-server.js';
 import { foundationRenderer } from './renderer.js';
@@ -44,7 +44,8 @@ export interface ControllerDeps {
 
 function durationFlag(name: string, value: string | undefined, dflt: number): number {
   if (value === undefined) return dflt;
-  const ms = parseDuration(value);
+  const d = parseDuration(value);
+  const ms = d.ok ? d.ms : undefined;
   if (ms === undefined || ms <= 0) throw new UsageError(`--${name} "${value}" is not a duration like 15s or 500ms`);
   return ms;
 }
