@@ -14,6 +14,9 @@ import { foundationRenderer } from './renderer.js';
 import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS, LeaderElector } from './leader-election.js';
 import { ControllerMetrics } from './metrics.js';
 import { createWebhookHandler } from './webhook.js';
+import { startRollout, type RolloutHandle } from './rollout/executor.js';
+import { FileClock } from './rollout/file-clock.js';
+import type { Clock } from './rollout/clock.js';
 
 const USAGE = `usage: osfleet controller [options]
 
@@ -31,6 +34,9 @@ const USAGE = `usage: osfleet controller [options]
   --retry-period D        default 2s
   --identity ID           leader election identity (default <hostname>_<random>)
   --shutdown-timeout D    hard limit for a graceful stop (default 4500ms)
+  --rollout on|off        run the rollout executor (OSNodes, cordon, drain, permits) while leading
+                          (default on; off = git sync only)
+  --clock-file PATH       testing only: read the rollout's "now" from this file (ISO 8601)
 `;
 
 export interface ControllerDeps {
@@ -71,6 +77,8 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
         'retry-period': { type: 'string' },
         identity: { type: 'string' },
         'shutdown-timeout': { type: 'string' },
+        rollout: { type: 'string' },
+        'clock-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -95,6 +103,20 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
   } catch (err) {
     process.stderr.write(`osfleet controller: ${(err as Error).message}\n`);
     return 2;
+  }
+  const rolloutMode = values.rollout ?? 'on';
+  if (rolloutMode !== 'on' && rolloutMode !== 'off') {
+    process.stderr.write(`osfleet controller: --rollout must be on or off, got "${rolloutMode}"\n`);
+    return 2;
+  }
+  let clock: (Clock & { stop?: () => void }) | undefined;
+  if (values['clock-file']) {
+    try {
+      clock = new FileClock(values['clock-file']);
+    } catch (err) {
+      process.stderr.write(`osfleet controller: --clock-file: ${(err as Error).message}\n`);
+      return 2;
+    }
   }
   const namespace = values.namespace ?? env.POD_NAMESPACE ?? 'osfleet-system';
   const identity = values.identity ?? `${env.POD_NAME ?? os.hostname()}_${randomBytes(4).toString('hex')}`;
@@ -132,6 +154,7 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
   let watchesSynced = false;
   let shuttingDown = false;
   let elector: LeaderElector | undefined;
+  let rollout: RolloutHandle | undefined;
   let servers;
   try {
     servers = await startHttpServers({
@@ -184,10 +207,16 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
       onStartedLeading: () => {
         metrics.isLeader.set(1);
         reconciler.setLeader(true);
+        if (rolloutMode === 'on' && !rollout) {
+          rollout = startRollout({ kubeConfig: kc, logger: logger.child({ part: 'rollout' }), registry: metrics.registry, ...(clock ? { clock } : {}) });
+        }
       },
       onStoppedLeading: () => {
         metrics.isLeader.set(0);
         reconciler.setLeader(false);
+        const r = rollout;
+        rollout = undefined;
+        void r?.stop().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'stopping the rollout failed'));
       },
       onNewLeader: (id) => logger.info({ leader: id, me: id === identity }, 'leader observed'),
     });
@@ -207,7 +236,10 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
   }, shutdownMs);
   hardStop.unref();
   try {
-    await Promise.all([reconciler.stop(Math.max(500, shutdownMs - 2000)), elector?.stop()]);
+    const r = rollout;
+    rollout = undefined;
+    await Promise.all([reconciler.stop(Math.max(500, shutdownMs - 2000)), r?.stop(), elector?.stop()]);
+    clock?.stop?.();
     await servers.close();
   } finally {
     clearTimeout(hardStop);

@@ -43,7 +43,7 @@ function settingRow(s: SettingChange): string {
 /** Markdown for a PR comment. */
 export function formatDiffMarkdown(r: DiffReport): string {
   const out: string[] = [];
-  const changedObjects = r.objects.filter((o) => o.change !== 'moved');
+  const changedObjects = r.objects.filter((o) => o.change !== 'moved' && o.change !== 'invalid');
   out.push(`## osfleet: what this change does to the fleet`);
   out.push('');
   out.push(`Comparing ${code(shortRev(r.from))} (before) with ${code(shortRev(r.to))} (after).`);
@@ -158,7 +158,8 @@ export function formatDiffMarkdown(r: DiffReport): string {
     for (const o of r.objects) {
       const file = o.sourceFile ? code(o.sourceFile) : '';
       const moved = o.change === 'moved' && o.previousSourceFile ? ` (was ${code(o.previousSourceFile)})` : '';
-      out.push(`| ${o.change} | ${o.kind} | ${code(o.name)} | ${file}${moved} | ${o.fields.map(code).join(', ')} |`);
+      const change = o.change === 'invalid' ? 'not rendered (validation errors)' : o.change;
+      out.push(`| ${change} | ${o.kind} | ${code(o.name)} | ${file}${moved} | ${o.fields.map(code).join(', ')} |`);
     }
     out.push('');
     out.push('</details>');

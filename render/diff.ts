@@ -24,7 +24,8 @@ export interface ObjectRef {
 }
 
 export interface ObjectChange extends ObjectRef {
-  change: 'added' | 'changed' | 'removed' | 'moved';
+  /** `invalid`: missing from the new render because its file has validation errors (not a removal). */
+  change: 'added' | 'changed' | 'removed' | 'moved' | 'invalid';
   /** Top-level spec fields that differ (changed objects). */
   fields: string[];
   /** Previous source file, when the document moved. */
@@ -283,6 +284,7 @@ export function diffRenders(prev: RenderSnapshot, next: RenderSnapshot, opts: { 
     warnings: [...(next.warnings ?? [])],
     hasChanges: false,
   };
+  const invalidFiles = new Set((next.errors ?? []).map((e) => e.path));
   for (const key of keys) {
     const b = before.get(key);
     const a = after.get(key);
@@ -297,6 +299,9 @@ export function diffRenders(prev: RenderSnapshot, next: RenderSnapshot, opts: { 
         continue;
       }
       report.objects.push({ ...ref, change: 'changed', fields: topFieldsChanged(b, a) });
+    } else if (!a && file !== undefined && invalidFiles.has(file)) {
+      report.objects.push({ ...ref, change: 'invalid', fields: [] });
+      continue;
     } else {
       report.objects.push({ ...ref, change: a ? 'added' : 'removed', fields: [] });
     }
@@ -336,6 +341,6 @@ export function diffRenders(prev: RenderSnapshot, next: RenderSnapshot, opts: { 
       if (rebootKeys.length) report.reboots.push({ kind: KINDS.OSConfig, name: s.config, selector: s.selector, reason: rebootKeys.join(', ') });
     }
   }
-  report.hasChanges = report.objects.some((o) => o.change !== 'moved');
+  report.hasChanges = report.objects.some((o) => o.change !== 'moved' && o.change !== 'invalid');
   return report;
 }

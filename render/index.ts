@@ -89,3 +89,5 @@ export { validate, validateDocuments, type ValidDocument, type ValidationResult,
 export { renderDocuments, objectsToYaml, objectToYaml, sortKeys, compareObjects, type RenderedObject, type RenderOptions } from './render.js';
 export { defaultCatalogue, parseCatalogue, judgeSysctl, judgeKernelArg, sysctlNeedsReboot, type Catalogue } from './catalogue.js';
 export { canonicalSelector, describeSelector, selectorsDisjoint } from './selector-analysis.js';
+export { diffRenders, describeWindow, type DiffReport, type RenderSnapshot } from './diff.js';
+export { formatDiffMarkdown } from './diff-markdown.js';

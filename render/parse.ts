@@ -1,6 +1,6 @@
 // Parsing: bytes of a YAML file → plain values plus a map back to the source, so every later error
 // can name the file, line and column of the key or value it is about. Pure (no I/O).
-import { parseAllDocuments, LineCounter, isAlias, isMap, isScalar, isSeq, isPair, type Document, type Node } from 'yaml';
+import { parseAllDocuments, LineCounter, isAlias, isMap, isScalar, isSeq, isPair, type Document, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { Diagnostic, Severity } from './diagnostics.js';
 import { MAX_FILE_BYTES, type SourceFile } from './load.js';
 
@@ -10,14 +10,54 @@ export interface Position {
   col: number;
 }
 
-/** Where a mapping's keys and values, or a list's items, are in the source. */
+/**
+ * Where a mapping or list came from: its YAML node. Positions are looked up only when a diagnostic needs
+ * one (the valid path stays cheap).
+ */
 export interface ContainerSource {
-  /** Start of the mapping / list itself. */
-  self: Position;
-  keys: Map<string | number, Position>;
-  values: Map<string | number, Position>;
-  /** Original text of scalar values (e.g. `24.10` for a number that lost its trailing zero). */
-  texts: Map<string | number, string>;
+  node: YAMLMap | YAMLSeq;
+  at: (offset: number) => Position;
+}
+
+function itemFor(src: ContainerSource, key: string | number): { key: Node | null; value: Node | null } | undefined {
+  const n = src.node;
+  if (isSeq(n)) {
+    if (typeof key !== 'number') return undefined;
+    const item = n.items[key] as Node | null | undefined;
+    return item === undefined ? undefined : { key: item, value: item };
+  }
+  // The last pair with this key: later duplicates win in conversion, and duplicates are reported anyway.
+  for (let i = n.items.length - 1; i >= 0; i--) {
+    const pair = n.items[i]!;
+    if (keyText(pair.key) === String(key)) return { key: pair.key as Node | null, value: pair.value as Node | null };
+  }
+  return undefined;
+}
+
+export function selfPosition(src: ContainerSource): Position {
+  return src.at(src.node.range?.[0] ?? 0);
+}
+
+export function keyPosition(src: ContainerSource, key: string | number): Position {
+  const item = itemFor(src, key);
+  const r = item?.key?.range;
+  return r ? src.at(r[0]) : selfPosition(src);
+}
+
+export function valuePosition(src: ContainerSource, key: string | number): Position {
+  const item = itemFor(src, key);
+  if (!item) return selfPosition(src);
+  const v = item.value;
+  // An empty value (`key:`) has no useful position of its own: point at its key.
+  const empty = v === null || (isScalar(v) && v.value === null && (v.source ?? '') === '');
+  const r = empty ? item.key?.range : v.range;
+  return r ? src.at(r[0]) : selfPosition(src);
+}
+
+/** Original text of a scalar value (e.g. `24.10` for a number that lost its trailing zero). */
+export function scalarSource(src: ContainerSource, key: string | number): string | undefined {
+  const v = itemFor(src, key)?.value;
+  return isScalar(v) && typeof v.source === 'string' ? v.source : undefined;
 }
 
 /** One YAML document of a file, converted to plain values with positions attached. */
@@ -234,39 +274,25 @@ export function parseFile(file: SourceFile): ParseResult {
       if (done !== undefined) return done;
       if (isMap(n)) {
         const obj: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-        const src: ContainerSource = { self: at(n.range?.[0] ?? 0), keys: new Map(), values: new Map(), texts: new Map() };
         converted.set(n, obj);
-        sources.set(obj, src);
+        sources.set(obj, { node: n, at });
         for (const pair of n.items) {
           const k = keyText(pair.key);
-          const keyPos = at((pair.key as Node | null)?.range?.[0] ?? (n.range?.[0] ?? 0));
           if (k === undefined) {
+            const keyPos = at((pair.key as Node | null)?.range?.[0] ?? (n.range?.[0] ?? 0));
             diagnostics.push(diag(file.path, keyPos, 'error', 'a mapping key must be plain text, not a list or mapping; quote it or restructure the document'));
             continue;
           }
           const v = pair.value as Node | null;
           obj[k] = v === null ? null : convert(v);
-          src.keys.set(k, keyPos);
-          // An empty value (`key:`) has no useful position of its own: point at its key.
-          const emptyValue = v === null || (isScalar(v) && v.value === null && (v.source ?? '') === '');
-          src.values.set(k, emptyValue ? keyPos : at(v!.range?.[0] ?? 0));
-          if (isScalar(v) && typeof v.source === 'string') src.texts.set(k, v.source);
         }
         return obj;
       }
       if (isSeq(n)) {
         const arr: unknown[] = [];
-        const src: ContainerSource = { self: at(n.range?.[0] ?? 0), keys: new Map(), values: new Map(), texts: new Map() };
         converted.set(n, arr);
-        sources.set(arr, src);
-        n.items.forEach((item, i) => {
-          arr.push(convert(item));
-          const node = item as Node | null;
-          const pos = at(node?.range?.[0] ?? (n.range?.[0] ?? 0));
-          src.keys.set(i, pos);
-          src.values.set(i, pos);
-          if (isScalar(node) && typeof node.source === 'string') src.texts.set(i, node.source);
-        });
+        sources.set(arr, { node: n, at });
+        for (const item of n.items) arr.push(convert(item));
         return arr;
       }
       return null;

@@ -3,7 +3,7 @@
 import { DNS1123_SUBDOMAIN, GO_DURATION, PERCENT, SHA256_HEX } from '../api/common.js';
 import type { Diagnostic, Severity } from './diagnostics.js';
 import { show } from './diagnostics.js';
-import type { ParsedDocument, Position } from './parse.js';
+import { keyPosition, scalarSource, valuePosition, type ParsedDocument, type Position } from './parse.js';
 import { didYouMean } from './suggest.js';
 
 /** Where a value sits: its parent container and key (undefined parent = the document's top node). */
@@ -16,19 +16,20 @@ export interface Site {
 export function valuePos(s: Site): Position {
   if (s.parent === undefined || s.key === undefined) return s.doc.start;
   const src = s.doc.sources.get(s.parent);
-  return src?.values.get(s.key) ?? src?.self ?? s.doc.start;
+  return src ? valuePosition(src, s.key) : s.doc.start;
 }
 
 export function keyPos(s: Site): Position {
   if (s.parent === undefined || s.key === undefined) return s.doc.start;
   const src = s.doc.sources.get(s.parent);
-  return src?.keys.get(s.key) ?? src?.self ?? s.doc.start;
+  return src ? keyPosition(src, s.key) : s.doc.start;
 }
 
 /** Original text of a scalar value, when there is one. */
 export function sourceText(s: Site): string | undefined {
   if (s.parent === undefined || s.key === undefined) return undefined;
-  return s.doc.sources.get(s.parent)?.texts.get(s.key);
+  const src = s.doc.sources.get(s.parent);
+  return src ? scalarSource(src, s.key) : undefined;
 }
 
 export function child(doc: ParsedDocument, parent: object, key: string | number): Site {
@@ -38,9 +39,16 @@ export function child(doc: ParsedDocument, parent: object, key: string | number)
 const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
 /** `spec.image.sha256`, `spec.strategy.batches[2]`, `spec.sysctl["net.core.somaxconn"]`. */
+const identCache = new Map<string, boolean>();
+
 export function fieldPath(base: string, key: string | number): string {
   if (typeof key === 'number') return `${base}[${key}]`;
-  if (IDENT.test(key)) return base ? `${base}.${key}` : key;
+  let ident = identCache.get(key);
+  if (ident === undefined) {
+    ident = IDENT.test(key);
+    if (identCache.size < 10_000) identCache.set(key, ident);
+  }
+  if (ident) return base ? `${base}.${key}` : key;
   return `${base}[${JSON.stringify(key)}]`;
 }
 
@@ -191,8 +199,10 @@ function wrongTypeHint(s: Schema, v: unknown, text: string | undefined): string 
  * matched. `path` is the field path used in messages (e.g. `spec.image.sha256`).
  */
 export function checkSchema(schema: Schema, value: unknown, path: string, site: Site, emit: Emit | null): boolean {
-  const text = sourceText(site);
   const label = path || 'document';
+  // The scalar's original text is only needed for messages: look it up lazily.
+  let cached: string | undefined | null = null;
+  const lazy = () => (cached === null ? (cached = sourceText(site)) : cached);
   // An empty value is reported once, at its key.
   if ((value === null || value === undefined) && schema.type !== 'null') {
     emit?.('error', keyPos(site), `${label}: is empty; expected ${describe(schema)}`);
@@ -203,7 +213,7 @@ export function checkSchema(schema: Schema, value: unknown, path: string, site: 
     if (!emit) return false;
     if (schema.anyOf.every((a) => a.const !== undefined)) {
       const options = schema.anyOf.map((a) => String(a.const));
-      emit('error', valuePos(site), `${label}: must be ${describe(schema)}, got ${got(value, text)}${typeof value === 'string' ? didYouMean(value, options) : ''}`);
+      emit('error', valuePos(site), `${label}: must be ${describe(schema)}, got ${got(value, lazy())}${typeof value === 'string' ? didYouMean(value, options) : ''}`);
       return false;
     }
     // One alternative of the right type: its specific complaint says more than "expected X or Y".
@@ -212,25 +222,25 @@ export function checkSchema(schema: Schema, value: unknown, path: string, site: 
       const alt = sameType[0]!;
       // Keep the union's words ("a whole number or a percent") for pattern failures.
       if (alt.type === 'string' && alt.pattern && typeof value === 'string' && !regex(alt.pattern).test(value)) {
-        emit('error', valuePos(site), `${label}: must be ${describe(schema)}, got ${got(value, text)}${patternHint(alt.pattern, value)}`);
+        emit('error', valuePos(site), `${label}: must be ${describe(schema)}, got ${got(value, lazy())}${patternHint(alt.pattern, value)}`);
         return false;
       }
       return checkSchema(alt, value, path, site, emit);
     }
-    emit('error', valuePos(site), `${label}: must be ${describe(schema)}, got ${got(value, text)}${wrongTypeHint(schema, value, text)}`);
+    emit('error', valuePos(site), `${label}: must be ${describe(schema)}, got ${got(value, lazy())}${wrongTypeHint(schema, value, lazy())}`);
     return false;
   }
   if (schema.const !== undefined) {
     if (value === schema.const) return true;
-    emit?.('error', valuePos(site), `${label}: must be ${JSON.stringify(schema.const)}, got ${got(value, text)}`);
+    emit?.('error', valuePos(site), `${label}: must be ${JSON.stringify(schema.const)}, got ${got(value, lazy())}`);
     return false;
   }
   if (!typeMatches(schema, value)) {
-    emit?.('error', valuePos(site), `${label}: must be ${describe(schema)}, got ${got(value, text)}${wrongTypeHint(schema, value, text)}`);
+    emit?.('error', valuePos(site), `${label}: must be ${describe(schema)}, got ${got(value, lazy())}${wrongTypeHint(schema, value, lazy())}`);
     return false;
   }
   if (schema.enum && !schema.enum.includes(value)) {
-    emit?.('error', valuePos(site), `${label}: must be one of ${describe(schema)}, got ${got(value, text)}${typeof value === 'string' ? didYouMean(value, schema.enum.map(String)) : ''}`);
+    emit?.('error', valuePos(site), `${label}: must be one of ${describe(schema)}, got ${got(value, lazy())}${typeof value === 'string' ? didYouMean(value, schema.enum.map(String)) : ''}`);
     return false;
   }
   switch (schema.type) {
@@ -245,7 +255,7 @@ export function checkSchema(schema: Schema, value: unknown, path: string, site: 
         return false;
       }
       if (schema.pattern && !regex(schema.pattern).test(v)) {
-        emit?.('error', valuePos(site), `${label}: must be ${describe(schema)}, got ${got(v, text)}${patternHint(schema.pattern, v)}`);
+        emit?.('error', valuePos(site), `${label}: must be ${describe(schema)}, got ${got(v, lazy())}${patternHint(schema.pattern, v)}`);
         return false;
       }
       return true;
@@ -254,15 +264,15 @@ export function checkSchema(schema: Schema, value: unknown, path: string, site: 
     case 'number': {
       const v = value as number;
       if (schema.type === 'integer' && !Number.isSafeInteger(v)) {
-        emit?.('error', valuePos(site), `${label}: ${text ?? v} is too large for a whole number; quote it if it is meant as text`);
+        emit?.('error', valuePos(site), `${label}: ${lazy() ?? v} is too large for a whole number; quote it if it is meant as text`);
         return false;
       }
       if (schema.minimum !== undefined && v < schema.minimum) {
-        emit?.('error', valuePos(site), `${label}: must be at least ${schema.minimum}, got ${text ?? v}`);
+        emit?.('error', valuePos(site), `${label}: must be at least ${schema.minimum}, got ${lazy() ?? v}`);
         return false;
       }
       if (schema.maximum !== undefined && v > schema.maximum) {
-        emit?.('error', valuePos(site), `${label}: must be at most ${schema.maximum}, got ${text ?? v}`);
+        emit?.('error', valuePos(site), `${label}: must be at most ${schema.maximum}, got ${lazy() ?? v}`);
         return false;
       }
       return true;

@@ -4,7 +4,7 @@
 import { API_VERSION, DOCUMENT_KINDS, type DocumentKind } from '../api/meta.js';
 import { DOCUMENT_SPECS, DocumentEnvelope, DEFAULTS, type Document, type NodeSettingsDoc, type OSVersionDoc, type RolloutPolicyDoc } from '../api/documents.js';
 import type { LabelSelector } from '../api/common.js';
-import { validateWindow, type WindowKind } from '../rollout/windows.js';
+import { validateWindow, type WindowKind, type WindowProblem } from '../rollout/windows.js';
 import { parseDuration } from '../rollout/duration.js';
 import { validateSelector } from '../rollout/selector.js';
 import { compareDiagnostics, type Diagnostic, type Severity } from './diagnostics.js';
@@ -83,6 +83,25 @@ export function labelValueProblem(value: string): string | undefined {
     return 'a label value is empty or up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit';
   }
   return undefined;
+}
+
+// ---------- windows (memoised: repositories repeat the same few windows many times) ----------
+
+const windowCache = new Map<string, WindowProblem[]>();
+
+function windowProblems(w: { schedule: unknown; duration: unknown; timeZone: unknown }, kind: WindowKind): WindowProblem[] {
+  const cacheable = typeof w.schedule === 'string' && typeof w.duration === 'string' && typeof w.timeZone === 'string';
+  const key = cacheable ? `${kind}\u0000${w.schedule as string}\u0000${w.duration as string}\u0000${w.timeZone as string}` : '';
+  const hit = cacheable ? windowCache.get(key) : undefined;
+  if (hit) return hit;
+  let problems: WindowProblem[];
+  try {
+    problems = validateWindow(w as { schedule: string; duration: string; timeZone: string }, kind);
+  } catch (err) {
+    problems = [{ field: 'schedule', message: `cannot be checked: ${(err as Error).message}` }];
+  }
+  if (cacheable && windowCache.size < 10_000) windowCache.set(key, problems);
+  return problems;
 }
 
 // ---------- the per-document checker ----------
@@ -370,12 +389,7 @@ class Checker {
         duration: w.duration as string,
         timeZone: (w.timeZone === undefined ? DEFAULTS.timeZone : w.timeZone) as string,
       };
-      let problems: ReturnType<typeof validateWindow>;
-      try {
-        problems = validateWindow(spec, kind);
-      } catch (err) {
-        problems = [{ field: 'schedule', message: `cannot be checked: ${(err as Error).message}` }];
-      }
+      const problems = windowProblems(spec, kind);
       for (const pr of problems) {
         if (!(pr.field in w)) continue; // missing field: the schema reports it
         this.atValue(w, pr.field, 'error', `${p}.${pr.field}: ${pr.message}`);
@@ -525,32 +539,36 @@ function crossChecks(states: DocState[]): void {
     const p = spec(s).priority;
     return typeof p === 'number' ? p : DEFAULTS.priority;
   };
+  // Group by (priority, key): only documents at the same priority can conflict.
   const sysctlUsers = new Map<string, DocState[]>();
+  const prios = new Map<DocState, number>(settings.map((s) => [s, prio(s)]));
   for (const s of settings) {
     const sc = spec(s).sysctl;
     if (!isObj(sc)) continue;
     for (const k of Object.keys(sc)) {
-      const list = sysctlUsers.get(k) ?? [];
-      list.push(s);
-      sysctlUsers.set(k, list);
+      const g = `${prios.get(s)}\u0000${k}`;
+      const list = sysctlUsers.get(g);
+      if (list) list.push(s);
+      else sysctlUsers.set(g, [s]);
     }
   }
-  for (const [key, users] of sysctlUsers) {
+  for (const [group, users] of sysctlUsers) {
     if (users.length < 2) continue;
+    const key = group.slice(group.indexOf('\u0000') + 1);
+    const values = users.map((u) => scalarText((spec(u).sysctl as Obj)[key]));
     for (let j = 1; j < users.length; j++) {
       const b = users[j]!;
+      const vb = values[j]!;
       for (let i = 0; i < j; i++) {
-        const a = users[i]!;
-        if (a.name === b.name || prio(a) !== prio(b)) continue;
-        const va = scalarText((spec(a).sysctl as Obj)[key]);
-        const vb = scalarText((spec(b).sysctl as Obj)[key]);
+        const va = values[i]!;
         if (va === vb) continue;
-        if (disjoint(a, b)) continue;
+        const a = users[i]!;
+        if (a.name === b.name || disjoint(a, b)) continue;
         const sb = spec(b).sysctl as Obj;
         const sa = spec(a).sysctl as Obj;
         const other = keyPos({ doc: a.parsed, parent: sa, key });
         push(b, 'error', keyPos({ doc: b.parsed, parent: sb, key }),
-          `${fieldPath('spec.sysctl', key)}: NodeSettings ${JSON.stringify(b.name)} sets ${key}=${vb} and NodeSettings ${JSON.stringify(a.name)} (${where({ path: a.parsed.path, pos: other })}) sets ${key}=${va}, both at priority ${prio(b)}, for possibly the same nodes; give one a higher priority or make their nodeSelectors exclusive`);
+          `${fieldPath('spec.sysctl', key)}: NodeSettings ${JSON.stringify(b.name)} sets ${key}=${vb} and NodeSettings ${JSON.stringify(a.name)} (${where({ path: a.parsed.path, pos: other })}) sets ${key}=${va}, both at priority ${prios.get(b)}, for possibly the same nodes; give one a higher priority or make their nodeSelectors exclusive`);
         break;
       }
     }
@@ -575,12 +593,12 @@ function crossChecks(states: DocState[]): void {
   for (const [arg, users] of argUsers) {
     for (let j = 1; j < users.length; j++) {
       const b = users[j]!;
-      const a = users.slice(0, j).find((u) => u.list !== b.list && u.s.name !== b.s.name && prio(u.s) === prio(b.s) &&
+      const a = users.slice(0, j).find((u) => u.list !== b.list && u.s.name !== b.s.name && prios.get(u.s) === prios.get(b.s) &&
         !disjoint(u.s, b.s));
       if (!a) continue;
       const posA = valuePos({ doc: a.s.parsed, parent: (spec(a.s).kernelArgs as Obj)[a.list] as object, key: a.i });
       push(b.s, 'error', valuePos({ doc: b.s.parsed, parent: (spec(b.s).kernelArgs as Obj)[b.list] as object, key: b.i }),
-        `spec.kernelArgs.${b.list}[${b.i}]: NodeSettings ${JSON.stringify(b.s.name)} ${b.list === 'add' ? 'adds' : 'removes'} ${JSON.stringify(arg)} and NodeSettings ${JSON.stringify(a.s.name)} (${where({ path: a.s.parsed.path, pos: posA })}) ${a.list === 'add' ? 'adds' : 'removes'} it, both at priority ${prio(b.s)}; give one a higher priority or make their nodeSelectors exclusive`);
+        `spec.kernelArgs.${b.list}[${b.i}]: NodeSettings ${JSON.stringify(b.s.name)} ${b.list === 'add' ? 'adds' : 'removes'} ${JSON.stringify(arg)} and NodeSettings ${JSON.stringify(a.s.name)} (${where({ path: a.s.parsed.path, pos: posA })}) ${a.list === 'add' ? 'adds' : 'removes'} it, both at priority ${prios.get(b.s)}; give one a higher priority or make their nodeSelectors exclusive`);
     }
   }
 

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { loadAndRender, defaultCatalogue, sysctlNeedsReboot } from '../render/index.js';
 import { readFleetFile } from '../cli/plan.js';
 import { buildPlan, planToJson } from './plan-report.js';
-import type { OSConfig } from '../api/resources.js';
+import type { OS, OSConfig } from '../api/resources.js';
 
 const repo = fileURLToPath(new URL('../examples/gitrepo', import.meta.url));
 const fleetFile = fileURLToPath(new URL('../examples/fleet.yaml', import.meta.url));
@@ -36,9 +36,10 @@ describe('buildPlan on the example repository', () => {
 
   it('plans nothing when the fleet already carries the target version and settings', async () => {
     const r = await loadAndRender(repo);
+    const versionOf = (policy: string) => (r.objects.find((o) => o.kind === 'OS' && o.metadata.name === policy) as OS).spec.osVersion.version;
     const nodes = (await readFleetFile(fleetFile)).map((n) => ({
       ...n,
-      osVersion: r.objects.find((o) => o.kind === 'OS' && o.metadata.name === (n.name.startsWith('cp') ? 'control-plane' : n.name.startsWith('edge') ? 'edge-tokyo' : 'workers'))!.spec.osVersion!.version as string,
+      osVersion: versionOf(n.name.startsWith('cp') ? 'control-plane' : n.name.startsWith('edge') ? 'edge-tokyo' : 'workers'),
     }));
     const plan = buildPlan({ objects: r.objects, before: r.objects, nodes, now, isRebootSysctl });
     for (const p of plan.policies) expect(p.batches.filter((b) => b.start !== null)).toEqual([]);

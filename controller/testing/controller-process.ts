@@ -41,6 +41,8 @@ export async function startControllerProcess(opts: {
   identity: string;
   logDir: string;
   leaseName?: string;
+  /** Run the rollout executor too (default off: sync tests share the cluster with other tests' nodes). */
+  rollout?: 'on' | 'off';
   leaseDuration?: string;
   renewDeadline?: string;
   retryPeriod?: string;
@@ -67,6 +69,7 @@ export async function startControllerProcess(opts: {
     `127.0.0.1:${healthPort}`,
     '--webhook-addr',
     `127.0.0.1:${webhookPort}`,
+    '--rollout', opts.rollout ?? 'off',
     '--log-level',
     opts.logLevel ?? 'debug',
     '--lease-name',
