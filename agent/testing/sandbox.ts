@@ -1,0 +1,237 @@
+// Test-only: a sandbox host for the real agent code — temp dirs, loop block devices,
+// network namespaces, a loopback image server, and children run under tsx.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderGrubEnv } from '../grubenv.js';
+import type { HostConfig, Slot } from '../host.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+const made: string[] = [];
+/** Remove every temp dir made by tempDir() so far (call from afterAll). */
+export function cleanupTempDirs(): void {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+process.on('exit', cleanupTempDirs);
+
+/** A temp dir removed when the test process exits. */
+export function tempDir(prefix = 'osfleet-agent-'): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
+
+/** Why a kernel feature is unusable here, or undefined when it works. */
+export function loopUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'loop devices need root';
+  try {
+    execFileSync('losetup', ['-f'], { stdio: 'pipe' });
+    return undefined;
+  } catch (err) {
+    return `losetup cannot find a free loop device: ${(err as Error).message}`;
+  }
+}
+
+export function netnsUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'network namespaces need root';
+  const name = `osf-probe-${process.pid}`;
+  try {
+    execFileSync('ip', ['netns', 'add', name], { stdio: 'pipe' });
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'pipe' });
+    return undefined;
+  } catch (err) {
+    return `cannot create a network namespace with "ip netns add": ${(err as Error).message}`;
+  }
+}
+
+export function commandUnavailable(cmd: string, pkg: string): string | undefined {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'pipe' });
+    return undefined;
+  } catch {
+    return `${cmd} is not installed (Debian package ${pkg}, listed in hack/apt-packages.txt)`;
+  }
+}
+
+export function createNetns(name: string): void {
+  execFileSync('ip', ['netns', 'add', name], { stdio: 'pipe' });
+}
+
+export function deleteNetns(name: string): void {
+  try {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'pipe' });
+  } catch {
+    /* already gone */
+  }
+}
+
+/** A sparse file of `bytes` attached to a loop device. */
+export function attachLoop(dir: string, name: string, bytes: number): { device: string; file: string } {
+  const file = path.join(dir, name);
+  writeFileSync(file, '');
+  execFileSync('truncate', ['-s', String(bytes), file]);
+  const device = execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
+  return { device, file };
+}
+
+export function detachLoop(device: string): void {
+  try {
+    execFileSync('losetup', ['-d', device], { stdio: 'pipe' });
+  } catch {
+    /* already detached */
+  }
+}
+
+export async function sha256OfFile(file: string, length?: number): Promise<string> {
+  const hash = createHash('sha256');
+  const stream = createReadStream(file, length !== undefined ? { start: 0, end: length - 1, highWaterMark: 4 << 20 } : { highWaterMark: 4 << 20 });
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export interface Sandbox {
+  dir: string;
+  config: HostConfig;
+  /** Write the kernel command line the sandbox "booted" with. */
+  boot(cmdline: readonly string[]): void;
+  cleanup(): void;
+}
+
+/** A host root in a temp dir; slot devices are given (loop devices) or plain files. */
+export function createSandbox(opts: { slotDevices?: Record<Slot, string>; booted?: Slot; dir?: string } = {}): Sandbox {
+  const dir = opts.dir ?? tempDir();
+  const persistDir = path.join(dir, 'persist');
+  const grubenvPath = path.join(dir, 'boot/grub/grubenv');
+  const cmdlinePath = path.join(dir, 'proc-cmdline');
+  mkdirSync(persistDir, { recursive: true });
+  mkdirSync(path.dirname(grubenvPath), { recursive: true });
+  writeFileSync(grubenvPath, renderGrubEnv(new Map([['saved_entry', `osfleet-${opts.booted ?? 'A'}`]])));
+  let slotDevices = opts.slotDevices;
+  if (!slotDevices) {
+    slotDevices = { A: path.join(dir, 'slot-a.img'), B: path.join(dir, 'slot-b.img') };
+    writeFileSync(slotDevices.A, '');
+    writeFileSync(slotDevices.B, '');
+  }
+  const config: HostConfig = {
+    root: dir,
+    procSysRoot: '/proc/sys',
+    persistDir,
+    grubenvPath,
+    cmdlinePath,
+    slotCmdlineParam: 'osfleet.slot',
+    slotDevices: { A: { path: slotDevices.A }, B: { path: slotDevices.B } },
+    partLabelDir: path.join(dir, 'dev/disk/by-partlabel'),
+    rebootCommand: ['true'],
+  };
+  const sb: Sandbox = {
+    dir,
+    config,
+    boot(cmdline) {
+      writeFileSync(cmdlinePath, cmdline.join(' ') + '\n');
+    },
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  sb.boot([`root=PARTLABEL=osfleet-${opts.booted ?? 'A'}`, 'ro', `osfleet.slot=${opts.booted ?? 'A'}`]);
+  return sb;
+}
+
+export interface ImageServer {
+  url: string;
+  /** Every request: path and headers. */
+  requests: Array<{ path: string; range: string | undefined; ifRange: string | undefined }>;
+  /** Drop the connection after sending this many body bytes of the next full-body response, once. */
+  dropNextAfter(bytes: number): void;
+  close(): Promise<void>;
+}
+
+/** Serves files from a directory on 127.0.0.1 with Range support (single ranges, `bytes=N-`). */
+export async function startImageServer(dir: string, opts: { redirects?: Record<string, string> } = {}): Promise<ImageServer> {
+  const requests: ImageServer['requests'] = [];
+  let dropAfter: number | undefined;
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    requests.push({ path: url.pathname, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined });
+    const redirect = opts.redirects?.[url.pathname];
+    if (redirect) {
+      res.writeHead(302, { location: redirect }).end();
+      return;
+    }
+    const file = path.join(dir, path.basename(url.pathname));
+    if (!existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    const size = statSync(file).size;
+    const etag = `"${size}-${statSync(file).mtimeMs}"`;
+    let start = 0;
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (m && (req.headers['if-range'] === undefined || req.headers['if-range'] === etag)) {
+      start = Number(m[1]);
+      res.writeHead(206, { 'content-length': size - start, 'content-range': `bytes ${start}-${size - 1}/${size}`, etag, 'accept-ranges': 'bytes' });
+    } else {
+      res.writeHead(200, { 'content-length': size, etag, 'accept-ranges': 'bytes' });
+    }
+    const stream = createReadStream(file, { start, highWaterMark: 1 << 20 });
+    const limit = dropAfter;
+    if (limit === undefined) {
+      stream.pipe(res);
+      return;
+    }
+    dropAfter = undefined;
+    let sent = 0;
+    stream.on('data', (chunk) => {
+      const buf = chunk as Buffer;
+      if (sent + buf.length >= limit) {
+        res.write(buf.subarray(0, limit - sent), () => res.socket?.destroy());
+        stream.destroy();
+        sent = limit;
+        return;
+      }
+      sent += buf.length;
+      if (!res.write(buf)) {
+        stream.pause();
+        res.once('drain', () => stream.resume());
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    dropNextAfter(bytes) {
+      dropAfter = bytes;
+    },
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** Run a TypeScript file under tsx, optionally inside a network namespace. */
+export function spawnTs(script: string, args: readonly string[], opts: { netns?: string } = {}): ChildProcess {
+  const node = ['node', '--import', 'tsx', script, ...args];
+  const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...node] : node;
+  const [cmd, ...rest] = argv as [string, ...string[]];
+  return spawn(cmd, rest, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export async function runTs(script: string, args: readonly string[], opts: { netns?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnTs(script, args, opts);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => (stdout += String(d)));
+  child.stderr?.on('data', (d) => (stderr += String(d)));
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  return { code, stdout, stderr };
+}

@@ -1,0 +1,189 @@
+// Agent figures for the closing note: image write vs dd, writer RSS on a 4 GiB image,
+// and sysctl apply vs `sysctl -p`. Needs root (loop devices, a network namespace).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+import {
+  attachLoop,
+  createNetns,
+  createSandbox,
+  deleteNetns,
+  detachLoop,
+  loopUnavailable,
+  netnsUnavailable,
+  REPO_ROOT,
+  startImageServer,
+  tempDir,
+} from '../../agent/testing/sandbox.js';
+
+export interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * The agent runs compiled JavaScript in production; tsx adds ~37 MiB of RSS and a loader.
+ * Transpile agent/ (it imports only Node built-ins) into a temp dir and run children from there.
+ */
+function compileAgent(into: string): void {
+  const walk = (rel: string) => {
+    for (const e of readdirSync(path.join(REPO_ROOT, rel), { withFileTypes: true })) {
+      const r = path.join(rel, e.name);
+      if (e.isDirectory()) walk(r);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) {
+        const out = ts.transpileModule(readFileSync(path.join(REPO_ROOT, r), 'utf8'), {
+          compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+        });
+        mkdirSync(path.join(into, path.dirname(r)), { recursive: true });
+        writeFileSync(path.join(into, r.replace(/\.ts$/, '.js')), out.outputText);
+      }
+    }
+  };
+  walk('agent');
+  writeFileSync(path.join(into, 'package.json'), '{"type":"module"}\n');
+}
+
+async function runJs(file: string, args: readonly string[], netns?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const argv = netns ? ['ip', 'netns', 'exec', netns, 'node', file, ...args] : ['node', file, ...args];
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += String(d)));
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  return { code, stdout, stderr };
+}
+const GiB = 1024 * MiB;
+
+/** A file of random bytes, written in chunks so the bench itself stays small; returns its sha256. */
+function randomFile(file: string, bytes: number): string {
+  const hash = createHash('sha256');
+  const fd = openSync(file, 'w');
+  try {
+    for (let done = 0; done < bytes; ) {
+      const chunk = randomBytes(Math.min(16 * MiB, bytes - done));
+      hash.update(chunk);
+      writeSync(fd, chunk);
+      done += chunk.length;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+function zerosSha(bytes: number): string {
+  const hash = createHash('sha256');
+  const zero = Buffer.alloc(4 * MiB);
+  for (let done = 0; done < bytes; done += zero.length) hash.update(zero.subarray(0, Math.min(zero.length, bytes - done)));
+  return hash.digest('hex');
+}
+
+async function ourWrite(js: string, sandboxDevices: { A: string; B: string }, url: string, sha256: string, size: number) {
+  const sb = createSandbox({ slotDevices: sandboxDevices, booted: 'A' });
+  try {
+    const r = await runJs(path.join(js, 'agent/testing/write-child.js'), [JSON.stringify({ config: sb.config, slot: 'B', image: { version: 'bench', url, sha256, size } })]);
+    const line = r.stdout.split('\n').find((l) => l.startsWith('result '));
+    if (!line) throw new Error(`image write failed: ${r.stdout.split('\n').find((l) => l.startsWith('error ')) ?? r.stderr}`);
+    return JSON.parse(line.slice('result '.length)) as { elapsedMs: number; maxRssMb: number };
+  } finally {
+    sb.cleanup();
+  }
+}
+
+function ddWrite(image: string, device: string): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('dd', [`if=${image}`, `of=${device}`, 'bs=4M', 'conv=fsync', 'status=none'], { stdio: 'pipe' });
+  if (r.status !== 0) throw new Error(`dd failed: ${String(r.stderr)}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+async function writeFigures(js: string): Promise<Figure[]> {
+  const dir = tempDir('osfleet-bench-');
+  const loops: string[] = [];
+  const www = path.join(dir, 'www');
+  mkdirSync(www);
+  const server = await startImageServer(www);
+  try {
+    const only = process.env.OSFLEET_AGENT_BENCH_ONLY; // "rss" to measure memory alone (debugging)
+    // Throughput: 1 GiB of random bytes, dd and ours alternating on the same loop device, best of 3 each.
+    const size = only === 'rss' ? 8 * MiB : 1 * GiB;
+    const sha = randomFile(path.join(www, 'bench.img'), size);
+    const a = attachLoop(dir, 'a.raw', 8 * MiB).device;
+    const b = attachLoop(dir, 'b.raw', size).device;
+    loops.push(a, b);
+    const dd: number[] = [];
+    const ours: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      dd.push(ddWrite(path.join(www, 'bench.img'), b));
+      ours.push((await ourWrite(js, { A: a, B: b }, `${server.url}/bench.img`, sha, size)).elapsedMs);
+    }
+    rmSync(path.join(www, 'bench.img'));
+    detachLoop(b);
+    loops.pop();
+
+    // Memory: a 4 GiB sparse image (zeros) into a 4 GiB loop device.
+    const big = 4 * GiB;
+    execFileSync('truncate', ['-s', String(big), path.join(www, 'big.img')]);
+    const b4 = attachLoop(dir, 'b4.raw', big).device;
+    loops.push(b4);
+    const rss = await ourWrite(js, { A: a, B: b4 }, `${server.url}/big.img`, zerosSha(big), big);
+    return [
+      { name: 'agent.write_ratio_to_dd', value: round(Math.min(...dd) / Math.min(...ours)), unit: 'ratio' },
+      { name: 'agent.write_rss_mb', value: round(rss.maxRssMb, 1), unit: 'MiB' },
+      { name: 'agent.write_mib_per_s', value: round(size / MiB / (Math.min(...ours) / 1000), 0), unit: 'MiB/s' },
+      { name: 'agent.dd_mib_per_s', value: round(size / MiB / (Math.min(...dd) / 1000), 0), unit: 'MiB/s' },
+    ];
+  } finally {
+    await server.close();
+    for (const l of loops) detachLoop(l);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function sysctlFigures(js: string): Promise<Figure[]> {
+  const ns = `osf-bench-${process.pid}`;
+  createNetns(ns);
+  try {
+    const r = await runJs(path.join(js, 'agent/testing/sysctl-bench-child.js'), ['21'], ns);
+    if (r.code !== 0) throw new Error(`sysctl bench failed: ${r.stderr}`);
+    const m = JSON.parse(r.stdout) as { firstApplyMs: number; reapplyMs: number; sysctlPMs: number };
+    return [
+      { name: 'agent.sysctl_ratio_to_sysctl_p', value: round(m.reapplyMs / m.sysctlPMs), unit: 'ratio' },
+      { name: 'agent.sysctl_first_apply_ratio_to_sysctl_p', value: round(m.firstApplyMs / m.sysctlPMs), unit: 'ratio' },
+      { name: 'agent.sysctl_p_ms', value: round(m.sysctlPMs), unit: 'ms' },
+    ];
+  } finally {
+    deleteNetns(ns);
+  }
+}
+
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export async function run(): Promise<Figure[]> {
+  const noLoop = loopUnavailable();
+  const noNetns = netnsUnavailable();
+  const figures: Figure[] = [];
+  const js = tempDir('osfleet-agent-js-');
+  try {
+    compileAgent(js);
+    if (noLoop) console.error(`agent bench: skipping image-write figures: ${noLoop}`);
+    else figures.push(...(await writeFigures(js)));
+    if (noNetns) console.error(`agent bench: skipping sysctl figures: ${noNetns}`);
+    else figures.push(...(await sysctlFigures(js)));
+  } finally {
+    rmSync(js, { recursive: true, force: true });
+  }
+  const [load1] = (await import('node:os')).loadavg();
+  // Other work on the machine skews CPU-bound figures; report it with them.
+  figures.push({ name: 'agent.bench_load_avg_1m', value: round(load1 ?? 0), unit: 'load' });
+  return figures;
+}
