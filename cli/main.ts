@@ -17,6 +17,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: 'run the controller: git sync, rollout executor, webhooks, metrics (leader-elected)',
     load: async () => ({ run: async (argv) => (await import('../controller/main.js')).runController(argv) }),
   },
+  agent: {
+    summary: "run the node agent: settings, A/B upgrades and status for this node's OSNode",
+    load: async () => ({ run: async (argv) => (await import('../agent/main.js')).runAgent(argv) }),
+  },
   plan: { summary: 'which nodes roll out in which batch and when (simulated, for PR review)', load: () => import('./plan.js') },
 };
 

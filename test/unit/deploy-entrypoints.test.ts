@@ -86,9 +86,11 @@ describe('image entrypoints from a production-only install', () => {
     expect(r.stdout).toMatch(/^osfleet \d+\.\d+\.\d+/);
   });
 
-  // The controller and agent subcommands are not wired into cli/main.ts yet;
-  // turn these into real tests (same shape as the one above, argv from the
-  // Dockerfiles' ENTRYPOINT) once `osfleet controller --help` exists.
-  it.todo('`node bin/osfleet.js controller --help` (controller.Dockerfile ENTRYPOINT) exits 0');
-  it.todo('`node bin/osfleet.js agent --help` (agent.Dockerfile ENTRYPOINT) exits 0');
+  for (const cmd of ['controller', 'agent']) {
+    it(`\`node bin/osfleet.js ${cmd} --help\` (${cmd}.Dockerfile ENTRYPOINT) exits 0 with its usage`, async () => {
+      const r = await exec(process.execPath, ['bin/osfleet.js', cmd, '--help'], app, 30_000);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`usage: osfleet ${cmd}`));
+    });
+  }
 });
