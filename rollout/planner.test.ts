@@ -217,6 +217,16 @@ describe('planner: settings, rollback, conflicts', () => {
     expect(of(r.actions, 'cordon')).toEqual(['n00']);
   });
 
+  it('stages again when the other slot holds the target version under a different digest (re-published image)', () => {
+    const fleet = initialFleet(nodes(1, { osVersion: NEW }));
+    const st = fleet.nodes[0]!.osnode!.status;
+    st.slots = { A: { version: NEW }, B: { version: OLD, sha256: 'c'.repeat(64) } };
+    const r = plan(fleet, [policy({ target: { version: OLD, image: { url: 'https://x/old.img', sha256: 'b'.repeat(64) } } })], t('2026-06-10T02:00Z'));
+    const grant = r.actions.find((a) => a.type === 'grant');
+    expect(grant?.type === 'grant' && grant.permit.stage).toBe(true);
+    expect(of(r.actions, 'cordon')).toEqual([]);
+  });
+
   it('leaves a node selected by two policies alone and reports the conflict on both', () => {
     const fleet = initialFleet(nodes(2));
     fleet.nodes[0]!.labels = { ...fleet.nodes[0]!.labels, edge: 'true' };

@@ -440,7 +440,7 @@ function planPolicy(
 
     const booted = st?.bootedVersion;
     const needsOS = booted !== policy.target.version;
-    const staged = needsOS && otherSlotVersion(n) === policy.target.version;
+    const staged = needsOS && otherSlotHolds(n, policy.target);
     const needsSettings = n.desiredConfig !== undefined && st?.appliedConfigHash !== n.desiredConfig.hash;
     const needsReboot =
       needsOS || (needsSettings && n.desiredConfig!.needsReboot) || (st?.pendingReboot?.length ?? 0) > 0;
@@ -589,12 +589,17 @@ function shareOr(v: number | string, total: number, fallback: number): number {
   return r.ok ? r.count : fallback;
 }
 
-function otherSlotVersion(n: FleetNode): string | undefined {
+/**
+ * Whether the node's other (non-booted) slot already holds the target: same version and, when the
+ * agent reports it, the same digest. A re-published image under an old version string is not "staged".
+ */
+function otherSlotHolds(n: FleetNode, target: { version: string; image: { sha256: string } }): boolean {
   const st = n.osnode?.status;
-  if (!st?.slots) return undefined;
-  if (st.bootedSlot === 'A') return st.slots.B?.version;
-  if (st.bootedSlot === 'B') return st.slots.A?.version;
-  const a = st.slots.A?.version;
-  const b = st.slots.B?.version;
-  return a !== st.bootedVersion ? a : b;
+  if (!st?.slots) return false;
+  let other;
+  if (st.bootedSlot === 'A') other = st.slots.B;
+  else if (st.bootedSlot === 'B') other = st.slots.A;
+  else other = st.slots.A?.version !== st.bootedVersion ? st.slots.A : st.slots.B;
+  if (other?.version !== target.version) return false;
+  return other.sha256 === undefined || other.sha256.toLowerCase() === target.image.sha256.toLowerCase();
 }

@@ -43,7 +43,8 @@ export interface OSNodeView {
     phase?: Phase;
     bootedSlot?: 'A' | 'B';
     bootedVersion?: string;
-    slots?: { A?: { version?: string }; B?: { version?: string } };
+    /** What each slot holds; sha256 when the agent reports it (a staged slot must match the target's digest). */
+    slots?: { A?: { version?: string; sha256?: string }; B?: { version?: string; sha256?: string } };
     appliedConfigHash?: string;
     pendingReboot?: string[];
     observedPermitToken?: string;
