@@ -3,9 +3,10 @@
 import { VAR, bootState } from './bootloader.js';
 import { readGrubEnvFile, writeGrubEnvFile } from './grubenv.js';
 import type { Slot } from './host.js';
+import { BOOT_OWNED_KERNEL_ARGS, kernelArgProblem as syntaxProblem, kernelArgName as argKey } from '../api/settings-syntax.js';
 
 /** Arguments grub.cfg always passes itself; osfleet config may not touch them. */
-const RESERVED = ['root', 'ro', 'rw', 'osfleet.slot'];
+const RESERVED: readonly string[] = BOOT_OWNED_KERNEL_ARGS;
 /** Arguments GRUB or the boot loader adds on its own; ignored when comparing with the running kernel. */
 const ADDED_BY_LOADER = ['BOOT_IMAGE', 'initrd'];
 /** Base arguments of a slot (from the image installer), if any: `osfleet_kargs_base`. */
@@ -16,14 +17,9 @@ export interface KernelArgsConfig {
   remove?: readonly string[];
 }
 
-function argKey(arg: string): string {
-  const eq = arg.indexOf('=');
-  return eq < 0 ? arg : arg.slice(0, eq);
-}
-
 export function kernelArgProblem(arg: string): string | undefined {
-  if (arg.length === 0) return 'empty kernel argument';
-  if (/[\s"'\\$;{}\0]/.test(arg)) return `kernel argument ${JSON.stringify(arg)} contains whitespace, quotes, \\, $, ; or braces, which GRUB would interpret`;
+  const p = syntaxProblem(arg);
+  if (p) return `kernel argument ${JSON.stringify(arg)} ${p}`;
   if (RESERVED.includes(argKey(arg))) return `kernel argument ${argKey(arg)} is set by the osfleet boot entry and cannot be changed`;
   return undefined;
 }

@@ -20,40 +20,13 @@ export interface SysctlPaths {
   persistDir: string;
 }
 
-const SEGMENT = /^[A-Za-z0-9_\-/+:@]+$/;
-
-/** Why `key` is not an acceptable sysctl key, or undefined when it is. Pure: touches nothing. */
-export function sysctlKeyProblem(key: string): string | undefined {
-  if (key.length === 0) return 'the key is empty';
-  if (key.length > 256) return 'the key is longer than 256 characters';
-  if (key.includes('\0')) return 'the key contains a NUL byte';
-  if (/\s/.test(key)) return 'the key contains whitespace';
-  if (key.startsWith('/') || key.startsWith('.')) return 'the key starts with "/" or "."; write it dotted from the top, e.g. net.core.somaxconn';
-  const segments = key.split('.');
-  if (segments.length < 2) return 'the key has no "." separator; write it dotted, e.g. net.core.somaxconn';
-  for (const seg of segments) {
-    if (seg.length === 0) return 'the key has an empty segment ("..") or ends with "."';
-    if (!SEGMENT.test(seg)) return `segment "${seg}" has characters outside A-Z a-z 0-9 _ - / + : @`;
-    const component = seg.replaceAll('/', '.');
-    if (component === '.' || component === '..' || component.startsWith('.')) {
-      return `segment "${seg}" would name the path component "${component}", which could escape /proc/sys`;
-    }
-  }
-  return undefined;
-}
-
-/** Why `value` cannot be written to a sysctl or into the sysctl.d file, or undefined. */
-export function sysctlValueProblem(value: string): string | undefined {
-  if (/[\n\r\0]/.test(value)) return 'the value contains a line break or NUL byte';
-  if (value.trim().length === 0) return 'the value is empty';
-  if (value.length > 4096) return 'the value is longer than 4096 characters';
-  return undefined;
-}
+export { sysctlKeyProblem, sysctlValueProblem } from '../api/settings-syntax.js';
+import { sysctlKeyProblem, sysctlValueProblem } from '../api/settings-syntax.js';
 
 /** The file under `procSysRoot` for `key`. Throws (touching nothing) if the key is not acceptable. */
 export function sysctlPath(procSysRoot: string, key: string): string {
   const problem = sysctlKeyProblem(key);
-  if (problem) throw new Error(`sysctl key "${key}" refused: ${problem}`);
+  if (problem) throw new Error(`sysctl key "${key}" refused: it ${problem}`);
   const root = path.resolve(procSysRoot);
   const p = path.join(root, ...key.split('.').map((seg) => seg.replaceAll('/', '.')));
   // Defence in depth: the checks above already make this impossible.
@@ -118,12 +91,12 @@ export async function applySysctls(paths: SysctlPaths, desired: Record<string, s
   for (const [key, raw] of Object.entries(desired)) {
     const kp = sysctlKeyProblem(key);
     if (kp) {
-      problems.push(`sysctl key "${key}": ${kp}`);
+      problems.push(`sysctl key "${key}" ${kp}`);
       continue;
     }
     const vp = sysctlValueProblem(raw);
     if (vp) {
-      problems.push(`sysctl ${key}: ${vp}`);
+      problems.push(`the value of sysctl ${key} ${vp}`);
       continue;
     }
     target.set(key, { file: sysctlPath(paths.procSysRoot, key), value: normalizeSysctlValue(raw) });

@@ -127,32 +127,7 @@ export function emptyCatalogue(): Catalogue {
 
 // ---------- judging sysctls ----------
 
-const SYSCTL_SEGMENT = /^[A-Za-z0-9_-]+$/;
-
-/** Why a sysctl key is malformed, or undefined when it is a proper dotted key. */
-export function sysctlKeyProblem(key: string): string | undefined {
-  if (key === '') return 'is empty';
-  if (/\s/.test(key)) return 'contains whitespace';
-  if (key.startsWith('/')) return 'starts with "/"; write the dotted form, e.g. net.ipv4.ip_forward';
-  if (key.startsWith('.')) return 'starts with "."';
-  if (key.includes('..')) return 'contains ".."';
-  if (key.endsWith('.')) return 'ends with "."';
-  if (key.includes('/')) return 'contains "/"; write the dotted form, e.g. net.ipv4.ip_forward';
-  const parts = key.split('.');
-  if (parts.length < 2) return 'has a single part; a sysctl key has dotted parts, e.g. net.core.somaxconn';
-  const bad = parts.find((p) => !SYSCTL_SEGMENT.test(p));
-  if (bad !== undefined) return `has the part ${JSON.stringify(bad)}; parts may hold only letters, digits, "_" and "-"`;
-  return undefined;
-}
-
-/** Why a sysctl value is malformed regardless of its key (newlines, control characters), or undefined. */
-export function sysctlValueProblem(value: string): string | undefined {
-  if (/[\r\n]/.test(value)) return 'contains a newline; a sysctl value is one line';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(value)) return 'contains a control character';
-  if (value.trim() === '') return 'is empty';
-  return undefined;
-}
+export { sysctlKeyProblem, sysctlValueProblem } from '../api/settings-syntax.js';
 
 function normalise(value: string): string {
   return value.trim().split(/\s+/).join(' ');
@@ -228,23 +203,8 @@ export function sysctlNeedsReboot(cat: Catalogue, key: string): boolean {
 
 // ---------- judging kernel arguments ----------
 
-/** Why a kernel argument is malformed, or undefined. */
-export function kernelArgProblem(arg: string): string | undefined {
-  if (arg === '') return 'is empty';
-  if (/[\r\n]/.test(arg)) return 'contains a newline';
-  if (/\s/.test(arg)) return 'contains whitespace; write each argument as its own list item';
-  if (/["']/.test(arg)) return 'contains a quote; kernel arguments are written without quotes';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(arg)) return 'contains a control character';
-  if (arg.startsWith('=')) return 'starts with "="; write name=value';
-  if (arg.startsWith('-')) return 'starts with "-"';
-  return undefined;
-}
-
-export function kernelArgName(arg: string): string {
-  const i = arg.indexOf('=');
-  return i < 0 ? arg : arg.slice(0, i);
-}
+export { kernelArgProblem, kernelArgName } from '../api/settings-syntax.js';
+import { kernelArgName } from '../api/settings-syntax.js';
 
 export type KernelArgVerdict =
   | { kind: 'unknown' }

@@ -1,6 +1,7 @@
 // Merges the settings of every OSConfig that selects a node into the one config an OSNode carries, and its hash.
 import { createHash } from 'node:crypto';
 import type { OSConfigSpec } from '../api/resources.js';
+import { kernelArgName } from '../api/settings-syntax.js';
 
 export interface NamedConfig {
   name: string;
@@ -13,12 +14,6 @@ export interface MergedConfig {
   kernelArgs: { add: string[]; remove: string[] };
   /** OSConfig names that contributed, highest priority first. */
   sources: string[];
-}
-
-/** Name part of a kernel argument: `transparent_hugepage=never` → `transparent_hugepage`. */
-export function kernelArgName(arg: string): string {
-  const eq = arg.indexOf('=');
-  return eq === -1 ? arg : arg.slice(0, eq);
 }
 
 /** Highest priority first; at equal priority by name (the validator refuses real conflicts at equal priority). */
