@@ -32,3 +32,37 @@ export async function withUsage(io: CliIO, usage: string, body: () => Promise<nu
     throw err;
   }
 }
+
+/**
+ * A reader of revisions of the git clone containing `dir`: renders only `dir` (a folder of the clone),
+ * so a repository can keep osfleet documents in a subfolder. Unknown revisions are usage errors.
+ */
+export async function gitRevisions(dir: string): Promise<{
+  root: string;
+  sub: string;
+  at(ref: string): Promise<import('../render/index.js').RenderResult>;
+}> {
+  const fs = await import('node:fs');
+  const { relative, resolve, sep } = await import('node:path');
+  const git = (await import('isomorphic-git')).default;
+  let root: string;
+  try {
+    root = await git.findRoot({ fs, filepath: resolve(dir) });
+  } catch {
+    throw new UsageError(`${dir} is not inside a git clone`);
+  }
+  const sub = relative(root, resolve(dir)).split(sep).join('/');
+  const { loadAndRender, RevisionError } = await import('../render/index.js');
+  return {
+    root,
+    sub,
+    async at(ref) {
+      try {
+        return await loadAndRender({ type: 'git', dir: root, ref, path: sub }, { partial: true });
+      } catch (err) {
+        if (err instanceof RevisionError) throw new UsageError(err.message);
+        throw err;
+      }
+    },
+  };
+}

@@ -1,9 +1,7 @@
 // `osfleet diff [DIR] --from REV [--to REV]`: what a change to the repository does to the fleet, as
 // Markdown for a pull-request comment. Reads revisions straight from the local git clone (isomorphic-git).
-import * as fs from 'node:fs';
-import { relative, resolve, sep } from 'node:path';
 import { parseArgs, UsageError } from './args.js';
-import { repositoryDir, withUsage } from './common.js';
+import { gitRevisions, repositoryDir, withUsage } from './common.js';
 import type { CliIO } from './io.js';
 
 export const USAGE = `usage: osfleet diff [DIR] --from REV [--to REV] [--format markdown|json]
@@ -37,25 +35,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     }
     if (typeof options.from !== 'string') throw new UsageError('--from REV is required');
     const dir = await repositoryDir(positionals);
-    const git = (await import('isomorphic-git')).default;
-    let root: string;
-    try {
-      root = await git.findRoot({ fs, filepath: resolve(dir) });
-    } catch {
-      throw new UsageError(`${dir} is not inside a git clone`);
-    }
-    const sub = relative(root, resolve(dir)).split(sep).join('/');
-    const { loadAndRender, RevisionError } = await import('../render/index.js');
+    const { root, sub, at } = await gitRevisions(dir);
+    const { loadAndRender } = await import('../render/index.js');
     const { diffRenders } = await import('../render/diff.js');
     const { formatDiffMarkdown } = await import('../render/diff-markdown.js');
-    const at = async (ref: string) => {
-      try {
-        return await loadAndRender({ type: 'git', dir: root, ref, path: sub }, { partial: true });
-      } catch (err) {
-        if (err instanceof RevisionError) throw new UsageError(err.message);
-        throw err;
-      }
-    };
     const before = await at(options.from);
     const after =
       typeof options.to === 'string'

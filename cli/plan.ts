@@ -1,11 +1,9 @@
 // `osfleet plan [DIR] --fleet FILE | --kubeconfig PATH [--now ISO] [--from REV --to REV] [--format markdown|json]`:
 // runs the real planner on a simulated clock with nodes that succeed at once, for a PR comment.
-import * as fs from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { relative, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseArgs, UsageError } from './args.js';
-import { printDiagnostics, repositoryDir, withUsage } from './common.js';
+import { gitRevisions, printDiagnostics, repositoryDir, withUsage } from './common.js';
 import type { CliIO } from './io.js';
 import type { PlanNode } from '../rollout/plan-report.js';
 import type { RenderResult } from '../render/index.js';
@@ -96,26 +94,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (Number.isNaN(now)) throw new UsageError(`--now ${String(options.now)}: not an ISO 8601 time (e.g. 2026-03-27T12:00:00Z)`);
     const dir = await repositoryDir(positionals);
 
-    const { loadAndRender, RevisionError, defaultCatalogue, sysctlNeedsReboot } = await import('../render/index.js');
+    const { loadAndRender, defaultCatalogue, sysctlNeedsReboot } = await import('../render/index.js');
     let before: RenderResult | undefined;
     let after: RenderResult;
     if (typeof options.from === 'string' && typeof options.to === 'string') {
-      const git = (await import('isomorphic-git')).default;
-      let root: string;
-      try {
-        root = await git.findRoot({ fs, filepath: resolve(dir) });
-      } catch {
-        throw new UsageError(`${dir} is not inside a git clone (needed for --from/--to)`);
-      }
-      const sub = relative(root, resolve(dir)).split(sep).join('/');
-      const at = async (ref: string) => {
-        try {
-          return await loadAndRender({ type: 'git', dir: root, ref, path: sub }, { partial: true });
-        } catch (err) {
-          if (err instanceof RevisionError) throw new UsageError(err.message);
-          throw err;
-        }
-      };
+      const { at } = await gitRevisions(dir);
       before = await at(options.from);
       after = await at(options.to);
     } else {

@@ -157,6 +157,25 @@ describe('osfleet diff', () => {
     expect(r.stdout).toContain('settings/broken.yaml:4:50: error: spec.sysctl["vm.swappiness"]');
   });
 
+  it('plans the change between two commits: the control plane reboots in its Sunday window, one node per batch', async () => {
+    const fleet = join(repo, 'examples/fleet.yaml');
+    const r = await osfleet(['plan', join(clone, 'fleet'), '--fleet', fleet, '--from', 'HEAD~1', '--to', 'HEAD', '--now', '2026-11-25T12:00:00Z', '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { policies: Array<{ name: string; batches: Array<{ index: number; nodes: string[]; start: string | null; reboot: string[] }> }> };
+    const cp = out.policies.find((p) => p.name === 'control-plane')!;
+    const started = cp.batches.filter((b) => b.start !== null);
+    expect(started.map((b) => b.nodes)).toEqual([['cp-1'], ['cp-2'], ['cp-3']]);
+    // Sunday 29 Nov 2026, 03:00 Europe/Berlin (CET, UTC+1).
+    expect(started[0]!.start).toBe('2026-11-29T02:00:00.000Z');
+    expect(started.every((b) => b.reboot.length === b.nodes.length)).toBe(true);
+  });
+
+  it('plan refuses to run without a fleet and exits 2', async () => {
+    const r = await osfleet(['plan', examples]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--fleet FILE or --kubeconfig PATH/);
+  });
+
   it('exits 2 for an unknown revision or a missing --from', async () => {
     const unknown = await osfleet(['diff', join(clone, 'fleet'), '--from', 'nope']);
     expect(unknown.code).toBe(2);
