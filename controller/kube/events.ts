@@ -36,10 +36,11 @@ interface Seen {
 }
 
 const REPEAT_WINDOW_MS = 10 * 60_000;
+const MAX_REMEMBERED = 2_000;
 
 export class EventRecorder {
   private readonly seen = new Map<string, Seen>();
-  private readonly pending: Array<() => Promise<void>> = [];
+  private readonly queue: Array<() => Promise<void>> = [];
   private inFlight = 0;
   private drainWaiters: Array<() => void> = [];
   private readonly instance = `${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -92,33 +93,40 @@ export class EventRecorder {
     });
   }
 
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
   /** Resolves when every queued write has been attempted. */
   flush(): Promise<void> {
-    if (this.inFlight === 0 && this.pending.length === 0) return Promise.resolve();
+    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve();
     return new Promise((r) => this.drainWaiters.push(r));
   }
 
   private remember(k: string, s: Seen): void {
-    if (this.seen.size > 20_000) {
-      const cutoff = Date.now() - REPEAT_WINDOW_MS;
-      for (const [key, v] of this.seen) if (v.at < cutoff) this.seen.delete(key);
-      if (this.seen.size > 20_000) this.seen.clear();
+    // Repeats come close together; the oldest entries (a Map keeps insertion order) go first.
+    if (this.seen.size >= MAX_REMEMBERED) {
+      let drop = this.seen.size - MAX_REMEMBERED + 1;
+      for (const key of this.seen.keys()) {
+        if (drop-- <= 0) break;
+        this.seen.delete(key);
+      }
     }
     this.seen.set(k, s);
   }
 
   private enqueue(write: () => Promise<void>): void {
-    if (this.pending.length >= (this.opts.maxPending ?? 10_000)) {
-      this.pending.shift();
+    if (this.queue.length >= (this.opts.maxPending ?? 10_000)) {
+      this.queue.shift();
       this.dropped++;
     }
-    this.pending.push(write);
+    this.queue.push(write);
     this.pump();
   }
 
   private pump(): void {
-    while (this.inFlight < (this.opts.concurrency ?? 8) && this.pending.length > 0) {
-      const write = this.pending.shift() as () => Promise<void>;
+    while (this.inFlight < (this.opts.concurrency ?? 8) && this.queue.length > 0) {
+      const write = this.queue.shift() as () => Promise<void>;
       this.inFlight++;
       write()
         .then(() => {
@@ -130,7 +138,7 @@ export class EventRecorder {
         .finally(() => {
           this.inFlight--;
           this.pump();
-          if (this.inFlight === 0 && this.pending.length === 0) {
+          if (this.inFlight === 0 && this.queue.length === 0) {
             const waiters = this.drainWaiters;
             this.drainWaiters = [];
             for (const w of waiters) w();

@@ -1,0 +1,376 @@
+// The rollout executor on the real test bed (kube-apiserver + etcd + kube-controller-manager), with
+// simulated agents answering OSNode permits. Each test makes its own nodes (unique label) and OS.
+import { randomBytes } from 'node:crypto';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { KubeClient } from '../../controller/kube/client.js';
+import { ManualClock, systemClock, type Clock } from '../../controller/rollout/clock.js';
+import { startRollout, type RolloutHandle } from '../../controller/rollout/executor.js';
+import { ANNOTATION_CORDONED, ANNOTATION_FAILURE } from '../../controller/rollout/objects.js';
+import { testbed } from '../harness/index.js';
+import {
+  AvailabilityObserver,
+  OSES,
+  OSNODES,
+  createNodes,
+  createOS,
+  deleteNodes,
+  deleteQuietly,
+  eventsFor,
+  osSpec,
+  quietLog,
+  readOS,
+  waitFor,
+} from './rollout-fixtures.js';
+import { SimAgents, SimKubelet } from './rollout-sim.js';
+
+const tb = testbed();
+const client = new KubeClient(tb.kc);
+const cleanups: Array<() => Promise<void> | void> = [];
+
+afterEach(async () => {
+  for (const c of cleanups.reverse()) {
+    try {
+      await c();
+    } catch (err) {
+      quietLog.warn({ err: String(err) }, 'cleanup failed');
+    }
+  }
+  cleanups.length = 0;
+});
+
+function start(clock: Clock = systemClock, registry = new Registry()): RolloutHandle {
+  const h = startRollout({ kubeConfig: tb.kc, clock, logger: quietLog, registry });
+  cleanups.push(() => h.stop());
+  return h;
+}
+
+interface Fleet {
+  id: string;
+  label: Record<string, string>;
+  names: string[];
+  observer: AvailabilityObserver;
+}
+
+async function fleet(count: number): Promise<Fleet> {
+  const id = randomBytes(3).toString('hex');
+  const label = { 'osfleet-test': id };
+  const names = Array.from({ length: count }, (_, i) => `n-${id}-${String(i).padStart(3, '0')}`);
+  cleanups.push(() => deleteNodes(client, names));
+  await createNodes(client, names, label);
+  const observer = new AvailabilityObserver(tb.kc, new Set(names));
+  cleanups.push(() => observer.stop());
+  await observer.start();
+  return { id, label, names, observer };
+}
+
+async function agents(f: Fleet, opts: Partial<ConstructorParameters<typeof SimAgents>[1]> = {}): Promise<SimAgents> {
+  const a = new SimAgents(tb.kc, { nodes: f.names, initialVersion: '1.0', delayMs: 30, ...opts });
+  cleanups.push(() => a.stop());
+  await a.start();
+  return a;
+}
+
+async function osnode(name: string): Promise<{ metadata: { annotations?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string; controller?: boolean }> }; spec: { target?: { version: string }; permit?: { reboot: boolean } }; status?: { bootedVersion?: string } } | undefined> {
+  try {
+    return await client.get(`${OSNODES}/${name}`);
+  } catch {
+    return undefined;
+  }
+}
+
+const condition = (st: { conditions?: Array<{ type: string; status: string; reason: string; message: string }> } | undefined, type: string) =>
+  st?.conditions?.find((c) => c.type === type);
+
+describe('rollout executor on the real apiserver', () => {
+  it('rolls 30 nodes out in batches without exceeding maxUnavailable, draining pods through evictions', async () => {
+    const f = await fleet(30);
+    const ns = await tb.createNamespace('rollout');
+    cleanups.push(() => deleteQuietly(client, `/api/v1/namespaces/${ns}`));
+    const kubelet = new SimKubelet(tb.kc, ns);
+    cleanups.push(() => kubelet.stop());
+    await kubelet.start();
+    // A workload pod on a few nodes, so drains have something to evict.
+    for (const node of f.names.slice(0, 5)) await tb.createPodOnNode({ namespace: ns, name: `web-${node}`, node, labels: { app: 'web' } });
+    const a = await agents(f);
+    const osName = `os-${f.id}`;
+    await createOS(client, osName, osSpec(f.label, { strategy: { batches: [1, '10%', '50%', '100%'], maxUnavailable: 3, failureBudget: 2 } }));
+    cleanups.push(() => deleteQuietly(client, `${OSES}/${osName}`));
+    start();
+
+    const done = await waitFor('the OS to report every node updated', async () => {
+      const os = await readOS(client, osName);
+      return condition(os.status, 'Ready')?.status === 'True' ? os : undefined;
+    }, 150_000, 250);
+
+    expect(done.status?.counts).toEqual({ total: 30, updated: 30, inProgress: 0, pending: 0, failed: 0 });
+    expect(done.status?.currentBatch).toBe(4);
+    expect(done.status?.totalBatches).toBe(4);
+    expect(f.observer.maxUnavailable).toBeGreaterThan(1);
+    expect(f.observer.maxUnavailable).toBeLessThanOrEqual(3);
+    expect(a.errors).toEqual([]);
+    for (const name of f.names) {
+      const o = await osnode(name);
+      expect(o?.status?.bootedVersion).toBe('2.0');
+      expect(o?.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Node', name, controller: true })]);
+      expect(f.observer.node(name)?.spec.unschedulable ?? false).toBe(false);
+      expect(f.observer.node(name)?.metadata.annotations?.[ANNOTATION_CORDONED]).toBeUndefined();
+    }
+    // The workload pods were evicted (and finished by the simulated kubelet).
+    const pods = await client.list<unknown>(`/api/v1/namespaces/${ns}/pods`);
+    expect(pods.items).toHaveLength(0);
+    const ev = (await eventsFor(client, f.names[0]!)).map((e) => e.reason);
+    expect(ev).toEqual(expect.arrayContaining(['TargetSet', 'PermitGranted', 'Cordoned', 'Draining', 'Evicted', 'Drained', 'Uncordoned']));
+  });
+
+  it('fails a node whose drain a PodDisruptionBudget blocks past drain.timeout (onTimeout: fail), and uncordons it', async () => {
+    const clock = new ManualClock(new Date());
+    const f = await fleet(2);
+    const ns = await tb.createNamespace('pdb');
+    cleanups.push(() => deleteQuietly(client, `/api/v1/namespaces/${ns}`));
+    const kubelet = new SimKubelet(tb.kc, ns);
+    cleanups.push(() => kubelet.stop());
+    await kubelet.start();
+    const blocked = f.names[0]!;
+    await tb.createPodOnNode({ namespace: ns, name: 'db-0', node: blocked, labels: { app: 'db' } });
+    await client.post(`/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets`, {
+      apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'db' },
+      spec: { minAvailable: 1, selector: { matchLabels: { app: 'db' } } },
+    });
+    await agents(f);
+    const osName = `os-${f.id}`;
+    await createOS(client, osName, osSpec(f.label, { strategy: { batches: ['100%'], maxUnavailable: 1, failureBudget: 2 }, drain: { timeout: '5m', onTimeout: 'fail' } }));
+    cleanups.push(() => deleteQuietly(client, `${OSES}/${osName}`));
+    const registry = new Registry();
+    start(clock, registry);
+
+    await waitFor('an eviction refused by the PDB', async () => (await eventsFor(client, blocked)).some((e) => e.reason === 'EvictionRefused'), 60_000, 200);
+    expect(f.observer.node(blocked)?.spec.unschedulable).toBe(true);
+    clock.advance(5 * 60_000 + 1000);
+    const failed = await waitFor('the node to be marked failed', async () => {
+      const o = await osnode(blocked);
+      const raw = o?.metadata.annotations?.[ANNOTATION_FAILURE];
+      return raw ? (JSON.parse(raw) as { reason: string; message: string }) : undefined;
+    });
+    expect(failed.reason).toBe('DrainTimeout');
+    expect(failed.message).toContain(`${ns}/db-0`);
+    await waitFor('the failed node to be uncordoned', () => f.observer.node(blocked)?.spec.unschedulable !== true);
+    expect(f.observer.node(blocked)?.metadata.annotations?.[ANNOTATION_CORDONED]).toBeUndefined();
+    // The other node still updates; the OS reports the failure.
+    const os = await waitFor('the other node updated', async () => {
+      const s = await readOS(client, osName);
+      return s.status?.counts?.updated === 1 && s.status.counts.failed === 1 ? s : undefined;
+    });
+    expect(os.status?.failedNodes).toEqual([blocked]);
+    expect(condition(os.status, 'Degraded')?.status).toBe('True');
+    expect((await eventsFor(client, blocked)).map((e) => e.reason)).toEqual(expect.arrayContaining(['DrainFailed', 'DrainTimeout']));
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/osfleet_rollout_evictions_refused_total [1-9]/);
+    expect(metrics).toMatch(/osfleet_rollout_nodes_failed_total\{os="[^"]+",reason="DrainTimeout"\} 1/);
+    expect(metrics).toMatch(/osfleet_rollout_nodes\{os="[^"]+",state="failed"\} 1/);
+    // The pod is still there: nothing forced it.
+    const pods = await client.list<unknown>(`/api/v1/namespaces/${ns}/pods`);
+    expect(pods.items).toHaveLength(1);
+  });
+
+  it('deletes the pods a PodDisruptionBudget protects once drain.timeout passes with onTimeout: force', async () => {
+    const clock = new ManualClock(new Date());
+    const f = await fleet(1);
+    const ns = await tb.createNamespace('force');
+    cleanups.push(() => deleteQuietly(client, `/api/v1/namespaces/${ns}`));
+    const kubelet = new SimKubelet(tb.kc, ns);
+    cleanups.push(() => kubelet.stop());
+    await kubelet.start();
+    const node = f.names[0]!;
+    await tb.createPodOnNode({ namespace: ns, name: 'db-0', node, labels: { app: 'db' } });
+    await client.post(`/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets`, {
+      apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'db' },
+      spec: { minAvailable: 1, selector: { matchLabels: { app: 'db' } } },
+    });
+    await agents(f);
+    const osName = `os-${f.id}`;
+    await createOS(client, osName, osSpec(f.label, { strategy: { batches: ['100%'] }, drain: { timeout: '2m', onTimeout: 'force' } }));
+    cleanups.push(() => deleteQuietly(client, `${OSES}/${osName}`));
+    start(clock);
+
+    await waitFor('an eviction refused by the PDB', async () => (await eventsFor(client, node)).some((e) => e.reason === 'EvictionRefused'), 60_000, 200);
+    clock.advance(2 * 60_000 + 1000);
+    await waitFor('the node updated', async () => (await osnode(node))?.status?.bootedVersion === '2.0');
+    await waitFor('the node uncordoned', () => f.observer.node(node)?.spec.unschedulable !== true);
+    expect((await client.list<unknown>(`/api/v1/namespaces/${ns}/pods`)).items).toHaveLength(0);
+    expect((await eventsFor(client, node)).map((e) => e.reason)).toContain('PodsDeleted');
+  });
+
+  it('halts at the failure budget (Paused and Degraded, with the failed nodes) and resumes when paused is toggled', async () => {
+    const f = await fleet(6);
+    const failing = new Set(f.names.slice(1, 3));
+    let failNow = true;
+    await agents(f, { fail: (n) => (failNow && failing.has(n) ? 'image checksum mismatch (simulated)' : undefined) });
+    const osName = `os-${f.id}`;
+    await createOS(client, osName, osSpec(f.label, { strategy: { batches: [1, '100%'], maxUnavailable: 2, failureBudget: 2 } }));
+    cleanups.push(() => deleteQuietly(client, `${OSES}/${osName}`));
+    start();
+
+    const halted = await waitFor('the rollout to halt', async () => {
+      const os = await readOS(client, osName);
+      return condition(os.status, 'Paused')?.status === 'True' ? os : undefined;
+    }, 60_000, 200);
+    expect(condition(halted.status, 'Paused')?.reason).toBe('FailureBudgetReached');
+    expect(condition(halted.status, 'Degraded')?.status).toBe('True');
+    expect([...(halted.status?.failedNodes ?? [])].sort()).toEqual([...failing].sort());
+    expect(condition(halted.status, 'Degraded')?.message).toContain([...failing].sort()[0]);
+    expect(halted.status?.counts?.failed).toBe(2);
+    await new Promise((r) => setTimeout(r, 1000));
+    const still = await readOS(client, osName);
+    expect(still.status?.counts?.updated).toBeLessThan(6);
+    expect(f.names.filter((n) => f.observer.node(n)?.spec.unschedulable)).toEqual([]);
+
+    // Fix the cause and toggle paused (a policy change): the rollout resumes and retries the failed nodes.
+    failNow = false;
+    await client.patch(`${OSES}/${osName}`, { spec: { paused: true } });
+    await waitFor('the OS paused by the user', async () => condition((await readOS(client, osName)).status, 'Paused')?.reason === 'PausedByUser');
+    await client.patch(`${OSES}/${osName}`, { spec: { paused: false } });
+    const done = await waitFor('every node updated after the resume', async () => {
+      const os = await readOS(client, osName);
+      return condition(os.status, 'Ready')?.status === 'True' ? os : undefined;
+    }, 60_000, 200);
+    expect(done.status?.counts?.failed).toBe(0);
+    expect(condition(done.status, 'Paused')?.status).toBe('False');
+  });
+
+  it('survives being killed at 10 random points: invariants hold and the rollout completes', async () => {
+    const f = await fleet(12);
+    const ns = await tb.createNamespace('kill');
+    cleanups.push(() => deleteQuietly(client, `/api/v1/namespaces/${ns}`));
+    const kubelet = new SimKubelet(tb.kc, ns);
+    cleanups.push(() => kubelet.stop());
+    await kubelet.start();
+    for (const node of f.names) await tb.createPodOnNode({ namespace: ns, name: `w-${node}`, node, labels: { app: 'w' } });
+    // An agent checks, when it is allowed to reboot, that the controller cordoned its node first.
+    const violations: string[] = [];
+    const a = await agents(f, {
+      delayMs: 120,
+      onReboot: (node) => {
+        if (f.observer.node(node)?.spec.unschedulable !== true) violations.push(`${node} rebooted while schedulable`);
+      },
+    });
+    const osName = `os-${f.id}`;
+    await createOS(client, osName, osSpec(f.label, { strategy: { batches: [1, '50%', '100%'], maxUnavailable: 2, failureBudget: 1 } }));
+    cleanups.push(() => deleteQuietly(client, `${OSES}/${osName}`));
+
+    let kills = 0;
+    let killedMidway = 0;
+    let h: RolloutHandle | undefined;
+    const registry = new Registry();
+    while (kills < 10) {
+      h = startRollout({ kubeConfig: tb.kc, clock: systemClock, logger: quietLog, registry });
+      await h.ready;
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 500));
+      await h.stop();
+      kills++;
+      if (condition((await readOS(client, osName)).status, 'Ready')?.status !== 'True') killedMidway++;
+      expect(f.observer.maxUnavailable).toBeLessThanOrEqual(2);
+    }
+    expect(killedMidway).toBeGreaterThanOrEqual(5);
+    h = start(systemClock, registry);
+    const done = await waitFor('the rollout to complete after the restarts', async () => {
+      const os = await readOS(client, osName);
+      return condition(os.status, 'Ready')?.status === 'True' ? os : undefined;
+    }, 120_000, 250);
+    expect(done.status?.counts).toEqual({ total: 12, updated: 12, inProgress: 0, pending: 0, failed: 0 });
+    expect(f.observer.maxUnavailable).toBeLessThanOrEqual(2);
+    expect(f.observer.maxCordonedByUs).toBeLessThanOrEqual(2);
+    expect(violations).toEqual([]);
+    for (const n of f.names) {
+      expect(f.observer.node(n)?.spec.unschedulable ?? false).toBe(false);
+      // Each node rebooted exactly once: no restart made a node reboot twice.
+      expect(a.reboots.get(n)).toBe(1);
+    }
+  });
+
+  it('leaves a node selected by two OS objects alone and reports the conflict on both and on the OSNode', async () => {
+    const f = await fleet(2);
+    const both = f.names[0]!;
+    await client.patch(`/api/v1/nodes/${both}`, { metadata: { labels: { 'osfleet-other': f.id } } });
+    await agents(f);
+    const a = `os-${f.id}-a`;
+    const b = `os-${f.id}-b`;
+    await createOS(client, a, osSpec(f.label));
+    await createOS(client, b, osSpec({ 'osfleet-other': f.id }));
+    cleanups.push(() => deleteQuietly(client, `${OSES}/${a}`), () => deleteQuietly(client, `${OSES}/${b}`));
+    start();
+    for (const name of [a, b]) {
+      const os = await waitFor(`conflict on ${name}`, async () => {
+        const s = await readOS(client, name);
+        return s.status?.conflictNodes?.includes(both) ? s : undefined;
+      });
+      expect(condition(os.status, 'Conflict')?.status).toBe('True');
+    }
+    await waitFor('the conflict Event on the OSNode', async () => (await eventsFor(client, both)).some((e) => e.reason === 'Conflict'));
+    await waitFor('the other node updated', async () => (await osnode(f.names[1]!))?.status?.bootedVersion === '2.0');
+    const o = await osnode(both);
+    expect(o?.spec.target).toBeUndefined();
+    expect(o?.spec.permit).toBeUndefined();
+  });
+
+  it('holds an updated node cordoned until its health-check pods are Ready, and fails it when they stay NotReady', async () => {
+    const clock = new ManualClock(new Date());
+    const f = await fleet(2);
+    const ns = await tb.createNamespace('health');
+    cleanups.push(() => deleteQuietly(client, `/api/v1/namespaces/${ns}`));
+    const ds = await client.post<{ metadata: { uid: string; name: string } }>(`/apis/apps/v1/namespaces/${ns}/daemonsets`, {
+      apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'cni' },
+      spec: { selector: { matchLabels: { app: 'cni' } }, template: { metadata: { labels: { app: 'cni' } }, spec: { containers: [{ name: 'c', image: 'registry.invalid/cni:1' }] } } },
+    });
+    const owner = [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'cni', uid: ds.metadata.uid, controller: true }];
+    for (const node of f.names) await tb.createPodOnNode({ namespace: ns, name: `cni-${node}`, node, labels: { app: 'cni' }, ownerReferences: owner });
+    const [good, bad] = f.names as [string, string];
+    const setReady = (node: string, ready: boolean) =>
+      client.patch(`/api/v1/namespaces/${ns}/pods/cni-${node}/status`, {
+        status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: new Date().toISOString() }] },
+      }, 'application/strategic-merge-patch+json');
+    await agents(f, {
+      // A reboot makes the node's CNI pod NotReady; on `good` it comes back shortly after.
+      onReboot: async (node) => {
+        await setReady(node, false);
+        if (node === good) setTimeout(() => void setReady(node, true), 1500);
+      },
+    });
+    const osName = `os-${f.id}`;
+    await createOS(client, osName, osSpec(f.label, {
+      strategy: { batches: ['100%'], maxUnavailable: 2, failureBudget: 2 },
+      healthChecks: [{ namespace: ns, podSelector: { matchLabels: { app: 'cni' } }, timeout: '3m' }],
+    }));
+    cleanups.push(() => deleteQuietly(client, `${OSES}/${osName}`));
+    start(clock);
+
+    await waitFor('both nodes rebooted into 2.0', async () => (await osnode(good))?.status?.bootedVersion === '2.0' && (await osnode(bad))?.status?.bootedVersion === '2.0');
+    // `good` is given back only after its pod is Ready again.
+    await waitFor('the good node uncordoned', () => f.observer.node(good)?.spec.unschedulable !== true, 30_000);
+    expect((await eventsFor(client, good)).map((e) => e.reason)).toEqual(expect.arrayContaining(['HealthGateWaiting', 'HealthGatePassed']));
+    expect(f.observer.node(bad)?.spec.unschedulable).toBe(true);
+    clock.advance(3 * 60_000 + 1000);
+    const failure = await waitFor('the bad node failed by its health gate', async () => {
+      const raw = (await osnode(bad))?.metadata.annotations?.[ANNOTATION_FAILURE];
+      return raw ? (JSON.parse(raw) as { reason: string; message: string }) : undefined;
+    });
+    expect(failure.reason).toBe('HealthCheckFailed');
+    expect(failure.message).toContain(`${ns}/cni-${bad}`);
+    await waitFor('the bad node uncordoned', () => f.observer.node(bad)?.spec.unschedulable !== true);
+    const os = await waitFor('the OS reporting the failure', async () => {
+      const s = await readOS(client, osName);
+      return s.status?.failedNodes?.includes(bad) ? s : undefined;
+    });
+    expect(condition(os.status, 'Degraded')?.status).toBe('True');
+  });
+
+  it('garbage-collects the OSNode when its Node is deleted', async () => {
+    const f = await fleet(1);
+    const name = f.names[0]!;
+    start();
+    const o = await waitFor('the OSNode', () => osnode(name));
+    expect(o.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'Node', name, controller: true });
+    await client.delete(`/api/v1/nodes/${name}`);
+    await waitFor('the OSNode to be garbage-collected', async () => (await osnode(name)) === undefined, 60_000, 200);
+  });
+});
