@@ -46,6 +46,12 @@ interface SettingsResult {
 }
 
 const MAX_STEPS = 8;
+/**
+ * After the reboot command was accepted the machine goes down; until then the agent acts no more
+ * (every status write wakes it, and each pass would ask for the reboot again). If the machine is
+ * still up after this long, the reboot did not happen and the agent resumes.
+ */
+const REBOOT_HOLD_MS = 10 * 60_000;
 
 export function startAgent(opts: AgentOptions): AgentHandle {
   const { host, client, logger } = opts;
@@ -58,6 +64,8 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   let stageError: { key: string; message: string } | undefined;
   let download: { bytesDone: number; bytesTotal?: number } | undefined;
   let waiters: Array<() => void> = [];
+  let rebootRequestedAt = -Infinity;
+  let progressWrite: Promise<unknown> | undefined;
 
   const apiCheck: HealthCheck = {
     name: 'kubernetes-api',
@@ -87,7 +95,8 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       progressTimer = undefined;
       if (!download || stopped) return;
       const d = download;
-      client
+      lastStatus = ''; // the object on the server is no longer the last full status written
+      progressWrite = client
         .patchStatus({
           phase: 'Downloading',
           download: d,
@@ -121,6 +130,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   async function pass(): Promise<void> {
     const node = latest;
     if (!node) return; // the controller has not created our OSNode yet
+    if (Date.now() - rebootRequestedAt < REBOOT_HOLD_MS) return; // going down
     const spec = node.spec;
     const permit = spec.permit;
     const state = await readAgentState(host.config.persistDir);
@@ -156,7 +166,10 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       try {
         const result = await performUpgradeAction(ctx, decision.action);
         if (result.kind === 'health') health = result.health;
-        if (result.kind === 'rebooting') return; // the machine goes down; the next agent reports
+        if (result.kind === 'rebooting') {
+          rebootRequestedAt = Date.now();
+          return; // the machine goes down; the agent on the booted system reports
+        }
       } catch (err) {
         if (decision.action.kind === 'stage') {
           stageError = { key: stageKey, message: (err as Error).message };
@@ -183,6 +196,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       await report(node, { ...decision, phase: 'Rebooting', reason: 'RebootingForKernelArgs', message: 'Rebooting so the new kernel arguments take effect.' }, settings, false);
       logger.warn('rebooting for new kernel arguments');
       await host.reboot();
+      rebootRequestedAt = Date.now();
       return;
     }
     await report(node, decision, settings, decision.action.kind === 'none');
@@ -230,9 +244,12 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     if (permit && (settledForPermit || failedSettings)) status.observedPermitToken = permit.token;
     else if (node.status?.observedPermitToken) status.observedPermitToken = node.status.observedPermitToken;
     // Write only what changed (conditions keep their transition times, so an idle pass writes nothing).
-    const key = JSON.stringify(status);
+    // Keyed by uid too: a deleted and recreated OSNode starts with an empty status.
+    const key = JSON.stringify([node.metadata.uid, status]);
     if (key === lastStatus) return;
-    await client.patchStatus(status);
+    await progressWrite; // a late progress update must not land on top of this
+    // Replace, not merge: fields absent now (a finished download, a slot being rewritten) must go.
+    await client.replaceStatus(status);
     lastStatus = key;
   }
 

@@ -114,22 +114,29 @@ export async function runAgent(argv: string[]): Promise<number> {
   });
 
   let server: http.Server | undefined;
-  const healthAddr = values['health-addr'] ?? '127.0.0.1:9440';
-  if (healthAddr !== 'off') {
+  let exitCode = 0;
+  const done = new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+    const healthAddr = values['health-addr'] ?? '127.0.0.1:9440';
+    if (healthAddr === 'off') return;
     const i = healthAddr.lastIndexOf(':');
     server = http.createServer((req, res) => {
       res.writeHead(req.url === '/healthz' ? 200 : 404, { 'content-type': 'text/plain' });
       res.end(req.url === '/healthz' ? 'ok\n' : 'not found\n');
     });
+    // Without a listener the liveness probe fails anyway: say why and exit instead of crashing.
+    server.on('error', (err) => {
+      logger.error({ err: err.message }, `cannot serve /healthz on ${healthAddr}; pick another --health-addr or "off"`);
+      exitCode = 1;
+      resolve();
+    });
     server.listen(Number(healthAddr.slice(i + 1)), healthAddr.slice(0, i) || undefined);
-  }
-  logger.info({ slots: config.slotDevices, persist: config.persistDir }, 'agent started');
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
   });
+  logger.info({ slots: config.slotDevices, persist: config.persistDir }, 'agent started');
+  await done;
   logger.info('stopping');
   await agent.stop();
   server?.close();
-  return 0;
+  return exitCode;
 }

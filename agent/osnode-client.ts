@@ -8,8 +8,10 @@ const PLURAL = 'osnodes';
 export interface OSNodeClient {
   /** The node's OSNode, or undefined when the controller has not created it yet. */
   get(): Promise<OSNode | undefined>;
-  /** Merge-patches status (only the fields given). */
+  /** Merge-patches status: the fields given change, the others stay (progress updates). */
   patchStatus(status: OSNodeStatus): Promise<OSNode>;
+  /** Replaces the whole status: fields not given are removed (a finished download, a rewritten slot). */
+  replaceStatus(status: OSNodeStatus): Promise<OSNode>;
   /**
    * Calls onChange with the current object now and on every change, reconnecting the watch with a
    * capped back-off. Returns a stop function.
@@ -38,6 +40,14 @@ export function createOSNodeClient(kc: KubeConfig, nodeName: string): OSNodeClie
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       )) as OSNode;
     },
+    async replaceStatus(status) {
+      // JSON patch `add` on /status sets it whether or not it exists, without a resourceVersion
+      // precondition: the agent is the only writer of its OSNode's status.
+      return (await api.patchClusterCustomObjectStatus(
+        { group: GROUP, version: VERSION, plural: PLURAL, name: nodeName, body: [{ op: 'add', path: '/status', value: status }] },
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+      )) as OSNode;
+    },
     watch(onChange, onError) {
       let stopped = false;
       let abort: AbortController | undefined;
@@ -46,17 +56,21 @@ export function createOSNodeClient(kc: KubeConfig, nodeName: string): OSNodeClie
       const watcher = new Watch(kc);
 
       const schedule = () => {
-        if (stopped) return;
+        if (stopped || timer) return;
         const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
-        timer = setTimeout(() => void connect(), delay);
+        timer = setTimeout(() => {
+          timer = undefined;
+          void connect();
+        }, delay);
       };
 
       const connect = async () => {
         if (stopped) return;
         try {
           const { node, resourceVersion } = await list();
+          if (stopped) return;
           onChange(node);
-          abort = await watcher.watch(
+          const controller = await watcher.watch(
             path,
             { fieldSelector: `metadata.name=${nodeName}`, resourceVersion, allowWatchBookmarks: true },
             (phase, obj) => {
@@ -73,6 +87,9 @@ export function createOSNodeClient(kc: KubeConfig, nodeName: string): OSNodeClie
               schedule();
             },
           );
+          // stop() may have run while the watch was connecting: do not leave it open.
+          if (stopped) controller.abort();
+          else abort = controller;
         } catch (err) {
           failures++;
           onError(err instanceof Error ? err : new Error(String(err)));

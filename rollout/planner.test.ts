@@ -98,6 +98,29 @@ describe('planner: batches, canary, soak, maxUnavailable', () => {
     expect(s.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'RolloutComplete' });
   });
 
+  it('reboots nodes in the planned order: a node staged early does not overtake an earlier one still downloading', () => {
+    const fleet = initialFleet(nodes(3));
+    const p = policy({}, { batches: ['100%'], maxUnavailable: 1 });
+    const at = t('2026-06-10T02:00Z');
+    const started = plan(fleet, [p], at);
+    p.memory = started.policyStatus[0]!.memory;
+    expect(of(started.actions, 'grant')).toEqual(['n00', 'n01', 'n02']);
+    for (const a of started.actions) {
+      const os = fleet.nodes.find((n) => n.name === a.node)!.osnode!;
+      if (a.type === 'setTarget') os.spec.target = a.target;
+      if (a.type === 'grant') os.spec.permit = a.permit;
+    }
+    // The last node in order finishes its download first; the first is still downloading.
+    const stage = (name: string) => {
+      const os = fleet.nodes.find((n) => n.name === name)!.osnode!;
+      os.status = { ...os.status, phase: 'Staged', slots: { ...os.status.slots, B: { version: NEW } }, observedPermitToken: os.spec.permit!.token };
+    };
+    stage('n02');
+    expect(of(plan(fleet, [p], at + MIN).actions, 'cordon')).toEqual([]);
+    stage('n00');
+    expect(of(plan(fleet, [p], at + 2 * MIN).actions, 'cordon')).toEqual(['n00']);
+  });
+
   it('counts nodes NotReady or cordoned by others against maxUnavailable', () => {
     const fleet = initialFleet(nodes(4));
     for (const n of fleet.nodes) n.osnode!.status.slots = { A: { version: OLD }, B: { version: NEW } }; // staged already

@@ -374,6 +374,9 @@ function planPolicy(
   const waitingNotReady: string[] = [];
   const waitingCordoned: string[] = [];
   let blockedByCapacity = false;
+  // Reboots start in the policy's order (what `osfleet plan` shows): a node whose image or settings
+  // are ready does not overtake an earlier node that is still being prepared for its reboot.
+  let earlierPreparing = false;
 
   for (let i = 0; i < total; i++) {
     const n = ordered[i]!;
@@ -452,6 +455,7 @@ function planPolicy(
       if (needsOS && !staged && (windowOpen || strategy.stageOutsideWindows)) want.stage = true;
       if (needsSettings && (windowOpen || n.cordonedByUs)) want.applySettings = true;
       const prepared = (!needsOS || staged) && !needsSettings;
+      if (needsReboot && !prepared && !n.cordonedByUs && windowOpen && n.ready && !n.unschedulable) earlierPreparing = true;
       if (needsReboot && prepared) {
         if (!n.cordonedByUs) {
           if (!current.reboot) {
@@ -459,6 +463,8 @@ function planPolicy(
               // A new drain or reboot waits for the window.
             } else if (!n.ready || n.unschedulable) {
               (n.ready ? waitingCordoned : waitingNotReady).push(name);
+            } else if (earlierPreparing) {
+              // Waits for its turn: an earlier node is still staging its image or applying settings.
             } else if (unavailable + 1 > maxUnavailable) {
               blockedByCapacity = true;
             } else {

@@ -4,6 +4,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -179,7 +180,8 @@ export async function startImageServer(dir: string, opts: { redirects?: Record<s
     } else {
       res.writeHead(200, { 'content-length': size, etag, 'accept-ranges': 'bytes' });
     }
-    const stream = createReadStream(file, { start, highWaterMark: 1 << 20 });
+    // Large reads: fewer, bigger socket writes (the image server must not be the bottleneck of the write bench).
+    const stream = createReadStream(file, { start, highWaterMark: 4 << 20 });
     const limit = dropAfter;
     if (limit === undefined) {
       stream.pipe(res);
@@ -234,4 +236,61 @@ export async function runTs(script: string, args: readonly string[], opts: { net
   child.stderr?.on('data', (d) => (stderr += String(d)));
   const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
   return { code, stdout, stderr };
+}
+
+export interface NetnsForward {
+  /** Stop the forwarder inside the namespace and the host-side sockets. */
+  close(): Promise<void>;
+}
+
+/**
+ * Make loopback TCP ports of this (host) network namespace reachable on 127.0.0.1 inside `ns`
+ * (brings the namespace's `lo` up): a process run there with `ip netns exec` can then reach the
+ * apiserver and the image server under their usual URLs. Traffic stays on loopback and Unix sockets.
+ */
+export async function forwardIntoNetns(ns: string, ports: readonly number[]): Promise<NetnsForward> {
+  execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up'], { stdio: 'pipe' });
+  const dir = tempDir('osfleet-fwd-');
+  const sockets = new Set<net.Socket>();
+  const track = (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  };
+  const servers = await Promise.all(
+    ports.map(
+      (port) =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer((fromNs) => {
+            const toHost = net.connect(port, '127.0.0.1');
+            track(fromNs);
+            track(toHost);
+            fromNs.pipe(toHost).pipe(fromNs);
+            fromNs.on('error', () => toHost.destroy());
+            toHost.on('error', () => fromNs.destroy());
+          });
+          server.once('error', reject);
+          server.listen(path.join(dir, `${port}.sock`), () => resolve(server));
+        }),
+    ),
+  );
+  const child = spawnTs(path.join(REPO_ROOT, 'agent/testing/netns-forward.ts'), [dir, ...ports.map(String)], { netns: ns });
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += String(d)));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d) => {
+      if (String(d).includes('ready')) resolve();
+    });
+    void exited.then(() => reject(new Error(`the forwarder in network namespace ${ns} exited: ${stderr.trim()}`)));
+  });
+  return {
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+      for (const s of sockets) s.destroy();
+      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    },
+  };
 }

@@ -47,14 +47,17 @@ export async function startControllerProcess(opts: {
   renewDeadline?: string;
   retryPeriod?: string;
   logLevel?: string;
+  /** Run the compiled controller (dist/controller/main.js, from `tsc -p tsconfig.build.json`) as production does, not through tsx. */
+  compiled?: boolean;
+  /** Test-only injected rollout clock: a file holding an ISO 8601 instant (`--clock-file`). */
+  clockFile?: string;
 }): Promise<ControllerProcess> {
   const [metricsPort, healthPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
   const logFile = path.join(opts.logDir, `controller-${opts.identity}.log`);
   const out = fs.openSync(logFile, 'a');
+  const entry = opts.compiled ? [path.join(repoRoot, 'dist/controller/main.js')] : ['--import', 'tsx', path.join(repoRoot, 'controller/main.ts')];
   const args = [
-    '--import',
-    'tsx',
-    path.join(repoRoot, 'controller/main.ts'),
+    ...entry,
     '--kubeconfig',
     opts.kubeconfig,
     '--namespace',
@@ -77,6 +80,7 @@ export async function startControllerProcess(opts: {
     ...(opts.leaseDuration ? ['--lease-duration', opts.leaseDuration] : []),
     ...(opts.renewDeadline ? ['--renew-deadline', opts.renewDeadline] : []),
     ...(opts.retryPeriod ? ['--retry-period', opts.retryPeriod] : []),
+    ...(opts.clockFile ? ['--clock-file', opts.clockFile] : []),
   ];
   const proc = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', out, out], env: { ...process.env, KUBECONFIG: '' } });
   fs.closeSync(out);

@@ -9,20 +9,18 @@
 // and OSNodes this file creates are removed.
 import { join } from 'node:path';
 import { type KubeConfig } from '@kubernetes/client-node';
-import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../harness/binaries.js';
-import { deletePodNow, kubeRequest, testbed, until, type Identity } from '../harness/index.js';
+import { deletePodNow, installDeploy, kubeRequest, OSFLEET_NS, testbed, until, waitAgentPolicyActive, type Identity } from '../harness/index.js';
 
 const tb = testbed();
-const NS = 'osfleet-system';
+const NS = OSFLEET_NS;
 const AGENT_USER = `system:serviceaccount:${NS}:osfleet-agent`;
 const OSNODES = '/apis/osfleet.dev/v1alpha1/osnodes';
-const WORKLOAD_KINDS = new Set(['Deployment', 'DaemonSet']);
 
 type Obj = Record<string, any>;
 
-const built: Obj[] = [];
+let built: Obj[] = [];
 const cleanups: Array<() => Promise<unknown>> = [];
 let nodeA: string;
 let nodeB: string;
@@ -57,15 +55,7 @@ async function createOSNode(name: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const yaml = await tb.kubectl(['kustomize', join(repoRoot, 'deploy')]);
-  for (const doc of parseAllDocuments(yaml)) {
-    const obj = doc.toJS() as Obj | null;
-    if (obj) built.push(obj);
-  }
-  const install = built.filter((o) => !WORKLOAD_KINDS.has(o.kind));
-  await tb.kubectl(['apply', '--server-side', '--field-manager=osfleet-install', '--force-conflicts', '-f', '-'], {
-    input: install.map((o) => stringify(o)).join('---\n'),
-  });
+  ({ built } = await installDeploy(tb));
 
   nodeA = tb.uniqueName('sec-a');
   nodeB = tb.uniqueName('sec-b');
@@ -83,14 +73,7 @@ beforeAll(async () => {
 
   // The policy takes effect once the apiserver's policy cache has it: wait
   // until a write it must refuse is refused by it.
-  await until(
-    'agent admission policy active',
-    async () => {
-      const r = await api(agent.kc, 'PATCH', `${OSNODES}/${nodeB}/status?dryRun=All`, statusPatch('Idle', 'probe'), mergePatch);
-      return r.status === 403 && /osfleet agent/.test(r.message) ? true : undefined;
-    },
-    { timeoutMs: 30_000, intervalMs: 200 },
-  );
+  await waitAgentPolicyActive(agent, nodeB);
 }, 120_000);
 
 afterAll(async () => {

@@ -1,0 +1,400 @@
+// The node agent end to end: the real `osfleet agent` process, with its real ServiceAccount token
+// (bound to a pod on its node, so the RBAC and admission policy from deploy/ apply), against the
+// real apiserver, on a sandbox host: persist dir and GRUB env block in a temp dir, slots A and B on
+// loop devices, sysctls in a network namespace (the agent runs inside it with `ip netns exec`, so
+// its /proc/sys/net is the namespace's; the apiserver and the image server are forwarded into the
+// namespace's loopback over Unix sockets), and a reboot command that only records the request.
+// The test plays the controller (writes OSNode spec) and the machine (performs the reboot: kills the
+// agent, boots what GRUB would boot from the env block, starts the agent again), and checks what
+// the agent reports in OSNode status against what it did to the host.
+//
+// Wall time: 20-35 s after the test bed is up (4 agent starts under tsx dominate); printed at the end.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import { Watch } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simulateGrubBoot } from '../../agent/bootloader.js';
+import { readGrubEnvFile, writeGrubEnvFile } from '../../agent/grubenv.js';
+import type { Slot } from '../../agent/host.js';
+import { SYSCTL_FILE } from '../../agent/sysctl.js';
+import { writeSlots } from '../../agent/slots.js';
+import {
+  attachLoop,
+  cleanupTempDirs,
+  createNetns,
+  createSandbox,
+  deleteNetns,
+  detachLoop,
+  forwardIntoNetns,
+  loopUnavailable,
+  netnsUnavailable,
+  sha256OfFile,
+  startImageServer,
+  tempDir,
+  type ImageServer,
+  type NetnsForward,
+  type Sandbox,
+} from '../../agent/testing/sandbox.js';
+import { osfleetArgv } from '../harness/osfleet-cli.js';
+import { deletePodNow, installDeploy, kubeRequest, podIdentity, testbed, until, waitAgentPolicyActive } from '../harness/index.js';
+import { logTail, startProcess, type Supervised } from '../harness/processes.js';
+
+type Obj = Record<string, any>;
+
+const unavailable = loopUnavailable() ?? netnsUnavailable();
+if (unavailable) console.warn(`agent end-to-end test skipped: ${unavailable}`);
+
+const OSNODES = '/apis/osfleet.dev/v1alpha1/osnodes';
+const MiB = 1024 * 1024;
+const SLOT_BYTES = 16 * MiB;
+
+describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, against the real apiserver', () => {
+  const tb = testbed();
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  const node = tb.uniqueName('agent-node');
+  const ns = `osf-agent-${randomBytes(3).toString('hex')}`;
+  const started = Date.now();
+  let dir: string;
+  let sandbox: Sandbox;
+  let devices: Record<Slot, string>;
+  let kubeconfig: string;
+  let images: ImageServer;
+  let forward: NetnsForward;
+  let agent: Supervised | undefined;
+  let boots = 0;
+  const rebootLog = () => path.join(dir, 'reboot-requests');
+  const v1 = { version: '1.0', bytes: randomBytes(4 * MiB) };
+  const v2 = { version: '2.0', bytes: randomBytes(6 * MiB) };
+  const v3 = { version: '3.0', bytes: randomBytes(1 * MiB) };
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  let slotAHash: string;
+
+  // ---- the machine ----
+
+  function startAgent(): void {
+    const c = sandbox.config;
+    const [node_, args] = osfleetArgv([
+      'agent',
+      '--node-name', node,
+      '--kubeconfig', kubeconfig,
+      '--host-root', dir,
+      '--proc-sys', '/proc/sys', // the namespace's: the agent runs inside it
+      '--persist', c.persistDir,
+      '--grubenv', c.grubenvPath,
+      '--cmdline', c.cmdlinePath,
+      '--slot-a', devices.A,
+      '--slot-b', devices.B,
+      '--reboot-command', `/bin/sh ${path.join(dir, 'reboot.sh')}`,
+      '--log-level', 'debug',
+    ]);
+    boots++;
+    agent = startProcess(`agent-boot-${boots}`, 'ip', ['netns', 'exec', ns, node_, ...args], path.join(dir, 'agent.log'));
+  }
+
+  function rebootRequests(): number {
+    return existsSync(rebootLog()) ? readFileSync(rebootLog(), 'utf8').split('\n').filter(Boolean).length : 0;
+  }
+
+  /** Waits for the agent's reboot request, then reboots: the agent dies, GRUB boots, the agent starts. */
+  async function rebootWhenAsked(expectedRequests: number): Promise<{ slot: Slot; cmdline: string[] }> {
+    await until('the agent to run its reboot command', async () => (rebootRequests() >= expectedRequests ? true : undefined), {
+      timeoutMs: 30_000,
+      onTimeout: diagnostics,
+    });
+    // It asks once and then waits for the machine to go down, whatever wakes it meanwhile.
+    await new Promise((r) => setTimeout(r, 700));
+    expect(rebootRequests()).toBe(expectedRequests);
+    const pid = agent!.pid;
+    process.kill(pid, 'SIGKILL'); // the machine goes down
+    await agent!.exited;
+    const boot = simulateGrubBoot(await readGrubEnvFile(sandbox.config.grubenvPath));
+    await writeGrubEnvFile(sandbox.config.grubenvPath, boot.newEnv);
+    sandbox.boot(boot.cmdline);
+    startAgent();
+    return { slot: boot.bootedSlot, cmdline: boot.cmdline };
+  }
+
+  function liveSysctl(key: string): string {
+    return execFileSync('ip', ['netns', 'exec', ns, 'cat', `/proc/sys/${key.replaceAll('.', '/')}`], { encoding: 'utf8' }).trim().split(/\s+/).join(' ');
+  }
+
+  async function grubenv(): Promise<Map<string, string>> {
+    return readGrubEnvFile(sandbox.config.grubenvPath);
+  }
+
+  // ---- the controller ----
+
+  async function osnode(): Promise<Obj> {
+    const r = await kubeRequest(tb.kc, 'GET', `${OSNODES}/${node}`);
+    expect(r.status, r.body).toBe(200);
+    return r.json<Obj>();
+  }
+
+  /** Sets (replaces, not merges: a key removed from config must go) the given spec fields. */
+  async function setSpec(spec: Obj): Promise<void> {
+    const ops = Object.entries(spec).map(([k, value]) => ({ op: 'add', path: `/spec/${k}`, value }));
+    const r = await kubeRequest(tb.kc, 'PATCH', `${OSNODES}/${node}`, ops, 'application/json-patch+json');
+    expect(r.status, r.body).toBe(200);
+  }
+
+  let lastStatus: Obj | undefined;
+  function diagnostics(): string {
+    return `status: ${JSON.stringify(lastStatus, null, 1)}\nagent log:\n${agent ? logTail(agent.logFile, 25) : '(not started)'}`;
+  }
+
+  /** Polls the OSNode until its status satisfies `ok`; returns that status. */
+  async function statusWhen(what: string, ok: (s: Obj) => boolean, timeoutMs = 30_000): Promise<Obj> {
+    return until(
+      what,
+      async () => {
+        lastStatus = (await osnode()).status ?? {};
+        return ok(lastStatus!) ? lastStatus : undefined;
+      },
+      { timeoutMs, intervalMs: 100, onTimeout: diagnostics },
+    );
+  }
+
+  /** Every phase the status went through, as the watch saw it (a poll could miss a short one). */
+  const phases: string[] = [];
+  let stopPhaseWatch: (() => void) | undefined;
+
+  function configOf(sysctl: Record<string, string>, kernelArgs: { add: string[]; remove: string[] } = { add: [], remove: [] }): Obj {
+    return { hash: `sha256:${createHash('sha256').update(JSON.stringify({ kernelArgs, sysctl })).digest('hex')}`, sysctl, kernelArgs };
+  }
+  const permit = (token: string, p: { stage?: boolean; applySettings?: boolean; reboot?: boolean }) => ({
+    token,
+    stage: p.stage ?? false,
+    applySettings: p.applySettings ?? false,
+    reboot: p.reboot ?? false,
+  });
+  const target = (version: string, bytes: Buffer, file: string, digest = sha(bytes)) => ({
+    osName: 'workers',
+    version,
+    image: { url: `${images.url}/${file}`, sha256: digest, size: bytes.length },
+  });
+
+  beforeAll(async () => {
+    await installDeploy(tb);
+
+    // The Node, the OSNode the controller would create for it, and one of another node.
+    const other = tb.uniqueName('agent-other');
+    for (const n of [node, other]) {
+      const created = await tb.createNode(n);
+      cleanups.push(() => kubeRequest(tb.kc, 'DELETE', `/api/v1/nodes/${n}`));
+      const r = await kubeRequest(tb.kc, 'POST', OSNODES, {
+        apiVersion: 'osfleet.dev/v1alpha1',
+        kind: 'OSNode',
+        metadata: { name: n, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: n, uid: created.metadata!.uid! }] },
+        spec: { nodeName: n },
+      });
+      expect(r.status, r.body).toBe(201);
+      cleanups.push(() => kubeRequest(tb.kc, 'DELETE', `${OSNODES}/${n}`));
+    }
+    // The agent's identity as the DaemonSet pod on `node` gets it; its writes go through the policy.
+    const id = await podIdentity(tb, { sa: 'osfleet-agent', node });
+    cleanups.push(() => deletePodNow(tb.kc, 'osfleet-system', id.pod));
+    kubeconfig = id.kubeconfig;
+    await waitAgentPolicyActive(id, other);
+
+    // The host: slot A holds the installed 1.0 image; slot B is empty.
+    dir = tempDir('osfleet-agent-e2e-');
+    devices = { A: '', B: '' };
+    for (const slot of ['A', 'B'] as const) {
+      const loop = attachLoop(dir, `slot-${slot}.backing`, SLOT_BYTES);
+      cleanups.push(() => detachLoop(loop.device));
+      devices[slot] = loop.device;
+    }
+    sandbox = createSandbox({ dir, slotDevices: devices, booted: 'A' });
+    sandbox.boot(['osfleet.slot=A']);
+    const fh = await open(devices.A, 'r+');
+    await fh.write(v1.bytes, 0, v1.bytes.length, 0);
+    await fh.sync();
+    await fh.close();
+    await writeSlots(sandbox.config.persistDir, { version: 1, slots: { A: { version: v1.version, sha256: sha(v1.bytes), size: v1.bytes.length } } });
+    slotAHash = await sha256OfFile(devices.A);
+    writeFileSync(path.join(dir, 'reboot.sh'), `#!/bin/sh\necho "$(date +%s%3N)" >> ${rebootLog()}\n`);
+    chmodSync(path.join(dir, 'reboot.sh'), 0o755);
+
+    // The image server (host loopback), and the network namespace the agent lives in.
+    const imageDir = tempDir('osfleet-images-');
+    writeFileSync(path.join(imageDir, 'v2.img'), v2.bytes);
+    writeFileSync(path.join(imageDir, 'v3.img'), v3.bytes);
+    images = await startImageServer(imageDir);
+    cleanups.push(() => images.close());
+    createNetns(ns);
+    cleanups.push(() => deleteNetns(ns));
+    forward = await forwardIntoNetns(ns, [Number(new URL(tb.cluster.server).port), Number(new URL(images.url).port)]);
+    cleanups.push(() => forward.close());
+
+    // Phase history through a watch, as the controller sees it.
+    const ctl = await new Watch(tb.kc).watch(OSNODES, { fieldSelector: `metadata.name=${node}` }, (_type, obj: Obj) => {
+      const p = obj.status?.phase as string | undefined;
+      if (p && phases[phases.length - 1] !== p) phases.push(p);
+    }, () => undefined);
+    stopPhaseWatch = () => ctl.abort();
+
+    startAgent();
+  }, 120_000);
+
+  afterAll(async () => {
+    stopPhaseWatch?.();
+    if (agent && !agent.hasExited()) await agent.stop(2000);
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+    cleanupTempDirs();
+    console.log(`agent end-to-end: ${((Date.now() - started) / 1000).toFixed(1)} s, ${boots} agent boots`);
+  });
+
+  it('reports the booted system before anything is permitted', async () => {
+    const s = await statusWhen('first status', (s) => s.bootedSlot === 'A' && s.phase === 'Idle');
+    expect(s.bootedVersion).toBe('1.0');
+    expect(s.slots).toEqual({ A: { version: '1.0', sha256: sha(v1.bytes) } });
+    expect(s.message).toMatch(/No target version/);
+  });
+
+  it('applies net.* sysctls live in its network namespace and persists them; a removed key gets its old value back', async () => {
+    const before = { forward: liveSysctl('net.ipv4.ip_forward'), somaxconn: liveSysctl('net.core.somaxconn') };
+    const hostForward = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
+    const wanted = { forward: before.forward === '1' ? '0' : '1', somaxconn: before.somaxconn === '1234' ? '1235' : '1234' };
+    const cfg = configOf({ 'net.ipv4.ip_forward': wanted.forward, 'net.core.somaxconn': wanted.somaxconn });
+
+    // Config without permission: nothing changes, but the grant is answered.
+    await setSpec({ config: cfg, permit: permit('s0', {}) });
+    let s = await statusWhen('settings refused without applySettings', (s) => s.observedPermitToken === 's0');
+    expect(s.appliedConfigHash).toBeUndefined();
+    expect(liveSysctl('net.core.somaxconn')).toBe(before.somaxconn);
+
+    await setSpec({ permit: permit('s1', { applySettings: true }) });
+    s = await statusWhen('settings applied', (s) => s.observedPermitToken === 's1');
+    expect(s.appliedConfigHash).toBe(cfg.hash);
+    expect(s.phase).toBe('Idle');
+    expect(s.pendingReboot).toEqual([]);
+    expect(s.conditions.find((c: Obj) => c.type === 'SettingsApplied')).toMatchObject({ status: 'True', reason: 'Applied' });
+    expect(liveSysctl('net.ipv4.ip_forward')).toBe(wanted.forward);
+    expect(liveSysctl('net.core.somaxconn')).toBe(wanted.somaxconn);
+    expect(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim()).toBe(hostForward); // the host's own is untouched
+    const persisted = readFileSync(path.join(sandbox.config.persistDir, SYSCTL_FILE), 'utf8');
+    expect(persisted).toContain(`net.core.somaxconn = ${wanted.somaxconn}`);
+    expect(persisted).toContain(`net.ipv4.ip_forward = ${wanted.forward}`);
+
+    const smaller = configOf({ 'net.ipv4.ip_forward': wanted.forward });
+    await setSpec({ config: smaller, permit: permit('s2', { applySettings: true }) });
+    s = await statusWhen('key removed', (s) => s.observedPermitToken === 's2');
+    expect(s.appliedConfigHash).toBe(smaller.hash);
+    expect(liveSysctl('net.core.somaxconn')).toBe(before.somaxconn);
+    expect(liveSysctl('net.ipv4.ip_forward')).toBe(wanted.forward);
+    expect(readFileSync(path.join(sandbox.config.persistDir, SYSCTL_FILE), 'utf8')).not.toContain('somaxconn');
+  });
+
+  it('upgrades A → B: downloads into slot B only with stage, waits for reboot, and reports the new slot after the reboot', async () => {
+    const t = target(v2.version, v2.bytes, 'v2.img');
+    await setSpec({ target: t, permit: permit('u0', { applySettings: true }) });
+    let s = await statusWhen('waiting for stage permit', (s) => s.observedPermitToken === 'u0');
+    expect(s.phase).toBe('Idle');
+    expect(s.message).toMatch(/waiting for permission to stage/);
+    expect(images.requests).toHaveLength(0);
+
+    phases.length = 0;
+    await setSpec({ permit: permit('u1', { stage: true, applySettings: true }) });
+    s = await statusWhen('staged', (s) => s.observedPermitToken === 'u1');
+    expect(s.phase).toBe('Staged');
+    expect(s.conditions.find((c: Obj) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'WaitingForRebootPermit' });
+    expect(phases.filter((p) => p !== 'Idle')).toEqual(['Downloading', 'Staged']);
+    expect(s.slots.B).toEqual({ version: '2.0', sha256: sha(v2.bytes) });
+    expect(s.download).toBeUndefined(); // a finished download is not reported as one
+    expect(await sha256OfFile(devices.B, v2.bytes.length)).toBe(sha(v2.bytes));
+    expect(await sha256OfFile(devices.A)).toBe(slotAHash);
+    expect((await grubenv()).get('next_entry')).toBe('osfleet-B');
+    expect(rebootRequests()).toBe(0);
+
+    await setSpec({ permit: permit('u2', { stage: true, applySettings: true, reboot: true }) });
+    await statusWhen('rebooting', (s) => s.phase === 'Rebooting');
+    const boot = await rebootWhenAsked(1);
+    expect(boot.slot).toBe('B');
+    s = await statusWhen('upgraded', (s) => s.bootedSlot === 'B' && s.phase === 'Done' && s.observedPermitToken === 'u2');
+    expect(s.bootedVersion).toBe('2.0');
+    expect(s.message).toMatch(/Running the target version 2.0 from slot B/);
+    const env = await grubenv();
+    expect(env.get('saved_entry')).toBe('osfleet-B'); // made permanent after the health check
+    expect(env.get('next_entry')).toBe('');
+    expect(await sha256OfFile(devices.A)).toBe(slotAHash);
+    // The sysctls applied before are still what the (unchanged) config says.
+    expect(s.appliedConfigHash).toBe((await osnode()).spec.config.hash);
+  });
+
+  it('rolls back to the version still in slot A without a single HTTP request', async () => {
+    const requests = images.requests.length;
+    await setSpec({ target: target(v1.version, v1.bytes, 'v1.img'), permit: permit('r1', { stage: true, applySettings: true, reboot: true }) });
+    const boot = await rebootWhenAsked(2);
+    expect(boot.slot).toBe('A');
+    const s = await statusWhen('rolled back', (s) => s.bootedSlot === 'A' && s.phase === 'Done' && s.observedPermitToken === 'r1');
+    expect(s.bootedVersion).toBe('1.0');
+    expect(images.requests.length).toBe(requests);
+    expect((await grubenv()).get('saved_entry')).toBe('osfleet-A');
+    expect(await sha256OfFile(devices.A)).toBe(slotAHash);
+  });
+
+  it('writes kernel args for the next boot, reboots once when permitted, and then has nothing pending', async () => {
+    const cfg = configOf({ 'net.ipv4.ip_forward': liveSysctl('net.ipv4.ip_forward') }, { add: ['quiet', 'osfleet.test=1'], remove: [] });
+    await setSpec({ config: cfg, permit: permit('k1', { stage: true, applySettings: true }) });
+    let s = await statusWhen('kernel args pending', (s) => s.observedPermitToken === 'k1');
+    expect(s.appliedConfigHash).toBe(cfg.hash);
+    expect(s.pendingReboot).toEqual(['kernelArgs']);
+    expect(s.conditions.find((c: Obj) => c.type === 'SettingsApplied')).toMatchObject({ status: 'True', reason: 'WaitingForReboot' });
+    expect((await grubenv()).get('osfleet_kargs_A')).toBe('quiet osfleet.test=1');
+    expect(rebootRequests()).toBe(2);
+
+    await setSpec({ permit: permit('k2', { stage: true, applySettings: true, reboot: true }) });
+    const boot = await rebootWhenAsked(3);
+    expect(boot.slot).toBe('A');
+    expect(boot.cmdline).toEqual(expect.arrayContaining(['osfleet.slot=A', 'quiet', 'osfleet.test=1']));
+    s = await statusWhen('kernel args in effect', (s) => s.observedPermitToken === 'k2' && s.pendingReboot?.length === 0);
+    expect(s.phase).toBe('Done');
+    expect(s.conditions.find((c: Obj) => c.type === 'SettingsApplied')).toMatchObject({ status: 'True', reason: 'Applied' });
+    // One reboot per grant: the same permit does not reboot the node again.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(rebootRequests()).toBe(3);
+  });
+
+  it('refuses an image whose digest does not match: Failed with a readable message, never armed, no reboot', async () => {
+    const wrong = sha(Buffer.from('not the image'));
+    const requests = images.requests.length;
+    await setSpec({ target: target(v3.version, v3.bytes, 'v3.img', wrong), permit: permit('d1', { stage: true, applySettings: true, reboot: true }) });
+    const s = await statusWhen('digest mismatch', (s) => s.observedPermitToken === 'd1');
+    expect(s.phase).toBe('Failed');
+    expect(s.message).toContain(`has sha256 ${sha(v3.bytes)}, but the pinned digest is ${wrong}`);
+    expect(s.message).toContain('slot B was NOT armed');
+    expect(s.conditions.find((c: Obj) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'StageFailed' });
+    expect(images.requests.length).toBeGreaterThan(requests);
+    expect(s.slots).toEqual({ A: { version: '1.0', sha256: sha(v1.bytes) } }); // slot B's old content is gone, and reported so
+    expect(s.bootedSlot).toBe('A');
+    expect((await grubenv()).get('next_entry') ?? '').toBe('');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(rebootRequests()).toBe(3);
+  });
+
+  it('reports into a deleted and recreated OSNode', async () => {
+    const old = await osnode();
+    expect((await kubeRequest(tb.kc, 'DELETE', `${OSNODES}/${node}`)).status).toBe(200);
+    const r = await kubeRequest(tb.kc, 'POST', OSNODES, {
+      apiVersion: 'osfleet.dev/v1alpha1',
+      kind: 'OSNode',
+      metadata: { name: node, ownerReferences: old.metadata.ownerReferences },
+      spec: { nodeName: node },
+    });
+    expect(r.status, r.body).toBe(201);
+    const s = await statusWhen('status in the new object', (s) => s.phase === 'Idle' && s.bootedSlot === 'A');
+    expect(s.bootedVersion).toBe('1.0');
+    expect(s.observedPermitToken).toBeUndefined();
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    const a = agent!;
+    const t0 = Date.now();
+    process.kill(a.pid, 'SIGTERM');
+    expect(await a.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+});
