@@ -195,8 +195,9 @@ class StreamRun {
   private used = 0;
   private inflight: Promise<void> | undefined;
   private lastCheckpoint: number;
+  /** A checkpoint whose fdatasync runs while the download goes on (at most one). */
+  private syncing: Promise<void> | undefined;
   private etag: string | undefined;
-  private lastGc = 0;
 
   constructor(
     private readonly opts: WriteImageOptions,
@@ -238,9 +239,11 @@ class StreamRun {
       // Keep what arrived; the next request asks for the rest.
       await this.flush();
       await this.drain();
+      await this.settleCheckpoint();
     }
     await this.flush();
     await this.drain();
+    await this.settleCheckpoint();
     return this.position;
   }
 
@@ -264,6 +267,7 @@ class StreamRun {
       if (offset > 0) {
         // The server ignored Range: start over, the device prefix gets overwritten.
         await this.drain();
+        await this.settleCheckpoint();
         this.position = 0;
         this.used = 0;
         this.lastCheckpoint = 0;
@@ -323,12 +327,14 @@ class StreamRun {
     this.fill = this.spare;
     this.spare = buf;
     this.used = 0;
-    if (this.position - this.lastGc >= 16 * MiB) {
-      collectYoungGarbage();
-      this.lastGc = this.position;
-    }
+    // The socket chunks copied into this batch are garbage now: free them before the next
+    // batch piles up (a minor GC per batch costs well under a millisecond; see memory.ts).
+    collectYoungGarbage();
     this.opts.onProgress?.(this.position, this.total);
-    if (this.position - this.lastCheckpoint >= this.checkpointBytes) await this.checkpoint();
+    if (this.position - this.lastCheckpoint >= this.checkpointBytes) {
+      await this.settleCheckpoint(); // the previous one, normally long done: at most one in flight
+      await this.checkpoint();
+    }
   }
 
   private async drain(): Promise<void> {
@@ -337,13 +343,37 @@ class StreamRun {
     if (p) await p;
   }
 
+  /**
+   * Starts a checkpoint: once every write up to here has completed, fdatasync makes those bytes
+   * durable and the state file records them. The download and later writes go on meanwhile
+   * (fdatasync covers what was written before it started; later bytes are only recorded by a
+   * later checkpoint), so the flush to the device overlaps the network instead of stalling it.
+   */
   private async checkpoint(): Promise<void> {
     await this.drain();
-    await this.fh.datasync();
-    this.state.bytesDone = this.position;
-    this.state.bytesTotal = this.total;
-    await atomicWriteFile(this.stateFile, JSON.stringify(this.state) + '\n');
-    this.lastCheckpoint = this.position;
+    const upTo = this.position;
+    const total = this.total;
+    this.lastCheckpoint = upTo;
+    this.syncing = (async () => {
+      await this.fh.datasync();
+      // A restart from 0 (server ignored Range) settles checkpoints first, so upTo is still valid here.
+      this.state.bytesDone = upTo;
+      this.state.bytesTotal = total;
+      await atomicWriteFile(this.stateFile, JSON.stringify(this.state) + '\n');
+    })();
+    // Surface a failure at the next settle; keep it from being an unhandled rejection meanwhile.
+    this.syncing.catch(() => undefined);
+  }
+
+  /** Waits for the checkpoint in flight, if any (and throws its error). */
+  private async settleCheckpoint(): Promise<void> {
+    const p = this.syncing;
+    if (!p) return;
+    try {
+      await p;
+    } finally {
+      this.syncing = undefined;
+    }
   }
 
   private get(offset: number): Promise<http.IncomingMessage> {

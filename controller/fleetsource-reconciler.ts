@@ -329,6 +329,7 @@ export class FleetSourceReconciler {
         fetchTimer({ result: reason });
         const msg = err instanceof Error ? err.message : String(err);
         log.warn({ reason, err: msg }, 'fetch failed');
+        this.sources.get(name)?.src.releaseCache();
         cond({ type: CONDITION_FETCHED, status: 'False', reason: 'FetchFailed', message: msg });
         cond({ type: CONDITION_READY, status: 'False', reason: 'FetchFailed', message: msg });
         this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'FetchFailed' });
@@ -349,6 +350,9 @@ export class FleetSourceReconciler {
       } catch (err) {
         if (!(err instanceof GitSourceError && err.reason === 'PathNotFound')) throw err;
         rendered = { objects: [], errors: [{ severity: 'error', path: fs.spec?.path ?? '.', line: 1, col: 1, message: err.message }], warnings: [] };
+      } finally {
+        // The rendered objects are all this run needs from git: let the packs go.
+        src.releaseCache();
       }
       if (rendered.errors.length > 0) {
         const shown = rendered.errors.slice(0, MAX_ERRORS_IN_MESSAGE).map(formatDiagnostic).join('; ');

@@ -86,7 +86,12 @@ export class GitSource {
   readonly gitdir: string;
   private readonly credentials: GitCredentials | undefined;
   private readonly http: HttpClient;
-  private readonly cache: object = {};
+  /**
+   * isomorphic-git's object cache: it holds every pack it opened (the whole pack file and its
+   * index) for as long as it lives. Good within one fetch + read; kept across syncs it pins every
+   * pack ever fetched, so the reconciler drops it after each run (releaseCache).
+   */
+  private cache: object = {};
 
   constructor(opts: GitSourceOptions) {
     this.url = opts.url.replace(/\/+$/, '');
@@ -219,6 +224,11 @@ export class GitSource {
     await walkTree(treeOid, '');
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return { files, errors, commit };
+  }
+
+  /** Forgets the parsed packs and objects of the last run; the next read reopens what it needs. */
+  releaseCache(): void {
+    this.cache = {};
   }
 
   /** The last commit fetched for this URL and ref, from a previous run (cache reuse across restarts). */
