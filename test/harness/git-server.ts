@@ -51,16 +51,23 @@ export async function git(args: string[], cwd?: string): Promise<string> {
 }
 
 export class GitServer {
+  /** Every request seen, in order ("GET /repo.git/info/refs?service=git-upload-pack"), for round-trip counts. */
+  readonly requests: string[] = [];
+
   private constructor(
     readonly info: GitServerInfo,
-    private readonly server: Server,
+    private server: Server | undefined,
     private readonly ownsRoot: boolean,
+    private auth: GitCredentials | undefined,
   ) {}
 
   static async start(opts: { auth?: GitCredentials; root?: string } = {}): Promise<GitServer> {
     const root = opts.root ?? (await mkdtemp(join(tmpdir(), 'osfleet-git-')));
+    const info: GitServerInfo = { url: '', root, ...(opts.auth ? { auth: opts.auth } : {}) };
+    const self = new GitServer(info, undefined, opts.root === undefined, opts.auth);
     const server = createServer((req, res) => {
-      serveGit(root, opts.auth, req, res).catch((err: unknown) => {
+      self.requests.push(`${req.method} ${req.url}`);
+      serveGit(root, self.auth, req, res).catch((err: unknown) => {
         harnessLog.error({ err, url: req.url }, 'git server request failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
         res.end(err instanceof Error ? err.message : String(err));
@@ -72,14 +79,23 @@ export class GitServer {
     });
     const addr = server.address();
     if (addr === null || typeof addr === 'string') throw new Error('unexpected server address');
-    const info: GitServerInfo = { url: `http://127.0.0.1:${addr.port}`, root, ...(opts.auth ? { auth: opts.auth } : {}) };
+    info.url = `http://127.0.0.1:${addr.port}`;
+    self.server = server;
     harnessLog.debug({ url: info.url, root }, 'git server listening');
-    return new GitServer(info, server, opts.root === undefined);
+    return self;
+  }
+
+  /** Changes (or, with undefined, drops) the credentials the server demands from now on. */
+  setAuth(auth: GitCredentials | undefined): void {
+    this.auth = auth;
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    const server = this.server;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
     if (this.ownsRoot) await rm(this.info.root, { recursive: true, force: true });
   }
 }
