@@ -47,6 +47,7 @@ export class EventRecorder {
   /** Events written (created or bumped); read by tests and benchmarks. */
   written = 0;
   dropped = 0;
+  private closed = false;
 
   constructor(private readonly opts: EventRecorderOptions) {}
 
@@ -93,6 +94,15 @@ export class EventRecorder {
     });
   }
 
+  /** Drops what is still queued (on shutdown) and returns how many Events were dropped. */
+  close(): number {
+    this.closed = true;
+    const n = this.queue.length;
+    this.queue.length = 0;
+    this.dropped += n;
+    return n;
+  }
+
   get pending(): number {
     return this.queue.length + this.inFlight;
   }
@@ -116,6 +126,7 @@ export class EventRecorder {
   }
 
   private enqueue(write: () => Promise<void>): void {
+    if (this.closed) return;
     if (this.queue.length >= (this.opts.maxPending ?? 10_000)) {
       this.queue.shift();
       this.dropped++;
@@ -133,7 +144,7 @@ export class EventRecorder {
           this.written++;
         })
         .catch((err: unknown) => {
-          this.opts.logger.warn({ err: String(err) }, 'could not write an Event');
+          if (!this.closed) this.opts.logger.warn({ err: String(err) }, 'could not write an Event');
         })
         .finally(() => {
           this.inFlight--;

@@ -43,7 +43,7 @@ import {
   type OSObj,
   type RecordedFailure,
 } from './objects.js';
-import { selectNodes, type Selection } from './selection.js';
+import { osForNode, selectNodes } from './selection.js';
 import { buildOSConfigStatus, buildOSStatus, sameJson, statusPatch } from './status.js';
 
 export interface StartRolloutOptions {
@@ -137,7 +137,6 @@ class RolloutExecutor {
   private readonly pendingFailures = new Map<string, RecordedFailure & { os: string }>();
   private readonly announcedConflicts = new Set<string>();
   private readonly timers = new Map<string, { at: number; cancel: () => void }>();
-  private lastSelection: Selection | undefined;
 
   readonly stats: ExecutorStats;
 
@@ -223,6 +222,8 @@ class RolloutExecutor {
     this.queue.stop();
     await this.queue.idle();
     await Promise.race([this.events.flush(), new Promise((r) => setTimeout(r, 2000).unref())]);
+    const dropped = this.events.close();
+    if (dropped > 0) this.log.warn({ dropped }, 'stopped with Events still unwritten; they are dropped');
     this.client.close();
     this.eventClient.close();
     this.resolveReady();
@@ -273,6 +274,23 @@ class RolloutExecutor {
   private async reconcileFleet(): Promise<void> {
     const started = process.hrtime.bigint();
     this.count.reconcile();
+    // Planning is synchronous and returns only the writes: the fleet-sized structures it builds are
+    // garbage before the first await, so a 10k-node pass does not keep them alive while writing.
+    const pass = this.planPass();
+    await runLimited(pass.work, this.opts.writeConcurrency ?? 64);
+    if (this.stopped) return;
+    await runLimited(pass.statusWork, 8);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.metrics.reconcileDuration.observe(seconds);
+    this.log.debug({ ms: Math.round(seconds * 1000), writes: pass.work.length, statusWrites: pass.statusWork.length, nodes: pass.nodes }, 'fleet reconciled');
+    const errors = pass.errors;
+    if (errors.length > 0) {
+      for (const _ of errors) this.metrics.apiErrors.inc({ operation: 'reconcile' });
+      throw new Error(`${errors.length} write(s) failed, first: ${errors[0] instanceof Error ? (errors[0] as Error).message : String(errors[0])}`);
+    }
+  }
+
+  private planPass(): { work: Array<() => Promise<void>>; statusWork: Array<() => Promise<void>>; errors: unknown[]; nodes: number } {
     const now = this.clock.now();
     const nowMs = now.getTime();
     const oses = this.oses.list().filter((o) => !o.metadata.deletionTimestamp && o.spec?.osVersion);
@@ -280,7 +298,6 @@ class RolloutExecutor {
     const nodes = this.nodes.list().filter((n) => !n.metadata.deletionTimestamp);
     const osByName = new Map(oses.map((o) => [o.metadata.name, o]));
     const sel = selectNodes(nodes, oses, configs, this.catalogue);
-    this.lastSelection = sel;
 
     // Facts the planner needs that live in this process: drains finished, pod health gates.
     const gating = new Set<string>();
@@ -358,8 +375,6 @@ class RolloutExecutor {
     const backgroundLimit = BACKGROUND_WRITES_PER_PASS;
     if (background.length > backgroundLimit) this.queue.add(FLEET);
     work.push(...background.slice(0, backgroundLimit));
-    await runLimited(work, this.opts.writeConcurrency ?? 64);
-    if (this.stopped) return;
 
     // Conflicts: an Event on the OSNode once per conflict.
     for (const c of result.conflicts) {
@@ -404,7 +419,6 @@ class RolloutExecutor {
         statusWork.push(() => this.writeStatus(OSFLEET_PATHS.osconfigs, cfg, status, this.configs).catch((e) => void errors.push(e)));
       }
     }
-    await runLimited(statusWork, 8);
 
     // A node osfleet rebooted that stays NotReady fails after the planner's health timeout: wake up then.
     for (const n of nodes) {
@@ -413,14 +427,7 @@ class RolloutExecutor {
       if (Number.isFinite(since)) this.armTimer(`health/${name}`, since + 15 * 60_000, FLEET);
       else if (this.timers.has(`health/${name}`)) this.cancelTimer(`health/${name}`);
     }
-
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    this.metrics.reconcileDuration.observe(seconds);
-    this.log.debug({ ms: Math.round(seconds * 1000), writes: work.length, statusWrites: statusWork.length, nodes: nodes.length }, 'fleet reconciled');
-    if (errors.length > 0) {
-      for (const e of errors) this.metrics.apiErrors.inc({ operation: 'reconcile' });
-      throw new Error(`${errors.length} write(s) failed, first: ${errors[0] instanceof Error ? (errors[0] as Error).message : String(errors[0])}`);
-    }
+    return { work, statusWork, errors, nodes: nodes.length };
   }
 
   private async applyOSNode(n: NodeObj, des: ReturnType<typeof desiredOwnedFields>, cur: ReturnType<typeof ownedFields>, actions: Action[]): Promise<void> {
@@ -437,13 +444,23 @@ class RolloutExecutor {
     this.osnodes.observe(res);
     const pf = this.pendingFailures.get(name);
     if (pf && des.failure?.token === pf.token && des.failure.reason === pf.reason) this.pendingFailures.delete(name);
+    // One Event per write: a new target and the permit that comes with it are told together.
+    const setTarget = actions.find((a) => a.type === 'setTarget');
+    const grant = actions.find((a) => a.type === 'grant');
+    const newTarget =
+      setTarget?.type === 'setTarget' &&
+      (cur?.target?.version !== setTarget.target.version || cur?.config?.hash !== setTarget.configHash || cur?.target?.osName !== setTarget.policy);
+    const newGrant = grant?.type === 'grant' && cur?.permit?.token !== grant.permit.token;
+    const permitText = grant?.type === 'grant' ? `${describePermit(grant.permit)} (token ${grant.permit.token})` : '';
+    if (newTarget && setTarget?.type === 'setTarget') {
+      const what = `Target ${setTarget.target.version} from OS ${setTarget.policy}${setTarget.configHash ? ` with settings ${setTarget.configHash.slice(0, 19)}…` : ''}`;
+      this.event(name, 'Normal', 'TargetSet', newGrant ? `${what}; ${permitText.charAt(0).toLowerCase()}${permitText.slice(1)}.` : `${what}.`, res);
+    } else if (newGrant) {
+      this.event(name, 'Normal', 'PermitGranted', `${permitText}.`, res);
+    }
     for (const a of actions) {
-      this.metrics.actions.inc({ type: a.type });
-      if (a.type === 'setTarget' && (cur?.target?.version !== a.target.version || cur?.config?.hash !== a.configHash || cur?.target?.osName !== a.policy)) {
-        this.event(name, 'Normal', 'TargetSet', `Target ${a.target.version} from OS ${a.policy}${a.configHash ? ` with settings ${a.configHash.slice(0, 19)}…` : ''}.`, res);
-      } else if (a.type === 'grant' && cur?.permit?.token !== a.permit.token) {
-        this.event(name, 'Normal', 'PermitGranted', `${describePermit(a.permit)} (token ${a.permit.token}).`, res);
-      } else if (a.type === 'markFailed' && cur?.failure?.token !== a.token) {
+      if (a.type === 'setTarget' || a.type === 'grant' || a.type === 'markFailed') this.metrics.actions.inc({ type: a.type });
+      if (a.type === 'markFailed' && cur?.failure?.token !== a.token) {
         this.metrics.nodesFailed.inc({ os: a.policy, reason: a.reason });
         this.event(name, 'Warning', a.reason, `Update failed: ${a.message}.`, res);
         this.log.warn({ node: name, os: a.policy, reason: a.reason }, a.message);
@@ -528,7 +545,7 @@ class RolloutExecutor {
       return;
     }
     if (this.drained.get(name) === cordon) return;
-    const os = this.lastSelection?.byNode.get(name)?.os;
+    const os = node ? osForNode(node, this.oses.list()) : undefined;
     const policy = drainPolicy(os?.spec.drain);
     let progress = this.drainProgress.get(name);
     if (!progress || progress.cordon !== cordon) {
@@ -593,7 +610,7 @@ class RolloutExecutor {
   private async reconcileGate(name: string): Promise<ReconcileResult | void> {
     const node = this.nodes.get(name);
     const osnode = this.osnodes.get(name);
-    const os = this.lastSelection?.byNode.get(name)?.os;
+    const os = node ? osForNode(node, this.oses.list()) : undefined;
     const checks: HealthCheck[] = os?.spec.healthChecks ?? [];
     const token = osnode?.spec?.permit?.token ?? '';
     if (!node || !os || checks.length === 0 || !cordonedByUs(node) || !nodeReady(node) || !isUpdated(osnode?.spec, osnode?.status)) {

@@ -97,3 +97,15 @@ export function selectNodes(
   }
   return { byNode, conflicts, configNodes, osNodes };
 }
+
+/** The one OS selecting `node`, or undefined when none or several do. */
+export function osForNode(node: NodeObj, oses: readonly OSObj[]): OSObj | undefined {
+  const labels = node.metadata.labels ?? {};
+  let found: OSObj | undefined;
+  for (const o of oses) {
+    if (o.metadata.deletionTimestamp || !matcherFor(o).match(labels)) continue;
+    if (found) return undefined;
+    found = o;
+  }
+  return found;
+}

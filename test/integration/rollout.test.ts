@@ -93,6 +93,13 @@ describe('rollout executor on the real apiserver', () => {
     // A workload pod on a few nodes, so drains have something to evict.
     for (const node of f.names.slice(0, 5)) await tb.createPodOnNode({ namespace: ns, name: `web-${node}`, node, labels: { app: 'web' } });
     const a = await agents(f);
+    // Settings too: a live sysctl for every node, merged into each OSNode and applied with the update.
+    const cfgName = `cfg-${f.id}`;
+    await client.post(`/apis/osfleet.dev/v1alpha1/osconfigs`, {
+      apiVersion: 'osfleet.dev/v1alpha1', kind: 'OSConfig', metadata: { name: cfgName },
+      spec: { nodeSelector: { matchLabels: f.label }, priority: 0, sysctl: { 'net.core.somaxconn': '4096' }, kernelArgs: { add: [], remove: [] } },
+    });
+    cleanups.push(() => deleteQuietly(client, `/apis/osfleet.dev/v1alpha1/osconfigs/${cfgName}`));
     const osName = `os-${f.id}`;
     await createOS(client, osName, osSpec(f.label, { strategy: { batches: [1, '10%', '50%', '100%'], maxUnavailable: 3, failureBudget: 2 } }));
     cleanups.push(() => deleteQuietly(client, `${OSES}/${osName}`));
@@ -116,6 +123,14 @@ describe('rollout executor on the real apiserver', () => {
       expect(f.observer.node(name)?.spec.unschedulable ?? false).toBe(false);
       expect(f.observer.node(name)?.metadata.annotations?.[ANNOTATION_CORDONED]).toBeUndefined();
     }
+    const cfg = await waitFor('the OSConfig status', async () => {
+      const c = await client.get<{ status?: { matchedNodes?: number; appliedNodes?: number } }>(`/apis/osfleet.dev/v1alpha1/osconfigs/${cfgName}`);
+      return c.status?.appliedNodes === 30 ? c : undefined;
+    });
+    expect(cfg.status?.matchedNodes).toBe(30);
+    const one = await client.get<{ spec: { config?: { sysctl: Record<string, string>; sources?: string[] } } }>(`${OSNODES}/${f.names[0]}`);
+    expect(one.spec.config?.sysctl).toEqual({ 'net.core.somaxconn': '4096' });
+    expect(one.spec.config?.sources).toEqual([cfgName]);
     // The workload pods were evicted (and finished by the simulated kubelet).
     const pods = await client.list<unknown>(`/api/v1/namespaces/${ns}/pods`);
     expect(pods.items).toHaveLength(0);
@@ -199,6 +214,35 @@ describe('rollout executor on the real apiserver', () => {
     await waitFor('the node uncordoned', () => f.observer.node(node)?.spec.unschedulable !== true);
     expect((await client.list<unknown>(`/api/v1/namespaces/${ns}/pods`)).items).toHaveLength(0);
     expect((await eventsFor(client, node)).map((e) => e.reason)).toContain('PodsDeleted');
+  });
+
+  it('refuses to drain a pod that keeps data in emptyDir unless drain.deleteEmptyDirData allows it', async () => {
+    const f = await fleet(1);
+    const ns = await tb.createNamespace('scratch');
+    cleanups.push(() => deleteQuietly(client, `/api/v1/namespaces/${ns}`));
+    const node = f.names[0]!;
+    await client.post(`/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }).catch(() => undefined);
+    await client.post(`/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'cache-0' },
+      spec: {
+        nodeName: node, automountServiceAccountToken: false,
+        containers: [{ name: 'c', image: 'registry.invalid/cache:1', volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }] }],
+        volumes: [{ name: 'scratch', emptyDir: {} }],
+      },
+    });
+    await agents(f);
+    const osName = `os-${f.id}`;
+    await createOS(client, osName, osSpec(f.label, { strategy: { batches: ['100%'], failureBudget: 2 } }));
+    cleanups.push(() => deleteQuietly(client, `${OSES}/${osName}`));
+    start();
+    const failure = await waitFor('the drain to fail', async () => {
+      const raw = (await osnode(node))?.metadata.annotations?.[ANNOTATION_FAILURE];
+      return raw ? (JSON.parse(raw) as { reason: string; message: string }) : undefined;
+    });
+    expect(failure.reason).toBe('DrainBlockedByEmptyDir');
+    expect(failure.message).toContain('deleteEmptyDirData');
+    await waitFor('the node uncordoned', () => f.observer.node(node)?.spec.unschedulable !== true);
+    expect((await client.list<unknown>(`/api/v1/namespaces/${ns}/pods`)).items).toHaveLength(1);
   });
 
   it('halts at the failure budget (Paused and Degraded, with the failed nodes) and resumes when paused is toggled', async () => {
