@@ -107,14 +107,24 @@ export const OSStatus = Type.Object(
     rollout: Type.Optional(
       Type.Object(
         {
-          targetKey: Type.Optional(Type.String({ description: 'Identity of the rollout in progress (version + settings hash + generation).' })),
-          batchCompletedAt: Type.Optional(Type.String({ format: 'date-time' })),
-          completedBatches: Type.Optional(Type.Integer()),
-          haltedReason: Type.Optional(Type.String()),
-          haltedGeneration: Type.Optional(Type.Integer()),
-          haltedPaused: Type.Optional(Type.Boolean()),
+          revision: Type.String({ description: 'Hash of what the policy rolls to (version, digest, settings); a change restarts the rollout.' }),
+          currentBatch: Type.Integer({ minimum: 0, description: 'Index into strategy.batches of the batch being worked on.' }),
+          batchWorked: Type.Boolean({ description: 'Whether anything started in the current batch (an untouched batch needs no soak).' }),
+          soakUntil: Type.Optional(Type.String({ format: 'date-time', description: 'The next batch may start at this time.' })),
+          attempt: Type.Integer({ minimum: 0, description: 'Bumped when a halted rollout resumes; failures of earlier attempts are retried.' }),
+          halted: Type.Optional(
+            Type.Object(
+              {
+                reason: Type.String(),
+                generation: Type.Integer({ description: 'Policy generation at the halt; a new generation resumes.' }),
+                nodes: Type.Array(Type.String()),
+                pausedSeen: Type.Boolean({ description: 'paused was seen true during the halt; setting it back to false resumes.' }),
+              },
+              { additionalProperties: false },
+            ),
+          ),
         },
-        { additionalProperties: false, description: 'What the planner must remember across restarts.' },
+        { additionalProperties: false, description: 'What the planner must remember across restarts; everything else is derived from OSNodes.' },
       ),
     ),
     conditions: Type.Optional(Conditions),

@@ -22,7 +22,6 @@ import {
   cordonedByUs,
   desiredOwnedFields,
   ownedFields,
-  soakMsOf,
   toFleetNode,
   toPolicy,
   windowFacts,
@@ -390,7 +389,7 @@ class RolloutExecutor {
       const os = osByName.get(ps.name);
       if (!os) continue;
       const win = windowFacts(os, nowMs);
-      const status = buildOSStatus(ps, os.status, os.metadata.generation ?? 0, soakMsOf(os), win, now);
+      const status = buildOSStatus(ps, os.status, os.metadata.generation ?? 0, win, now);
       this.metrics.setNodeStates(ps.name, {
         updated: ps.counts.updated,
         inProgress: ps.counts.inProgress,

@@ -22,7 +22,7 @@ import {
 import type { NodeSelection } from './selection.js';
 import type { WindowFacts } from './status.js';
 
-export function soakMsOf(os: OSObj): number {
+function soakMsOf(os: OSObj): number {
   const d = parseDuration(os.spec.strategy?.soak ?? '0s');
   return d.ok ? d.ms : 0;
 }
@@ -48,7 +48,7 @@ export function toPolicy(os: OSObj): RolloutPolicy {
     maintenanceWindows: withZone(os.spec.maintenanceWindows),
     denyWindows: withZone(os.spec.denyWindows),
     paused: os.spec.paused ?? false,
-    memory: memoryFromStatus(os.status, soakMs),
+    memory: memoryFromStatus(os.status),
   };
 }
 

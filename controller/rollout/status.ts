@@ -25,7 +25,6 @@ export function buildOSStatus(
   ps: PolicyStatus,
   prev: OSStatus | undefined,
   generation: number,
-  soakMs: number,
   win: WindowFacts,
   now: Date,
 ): OSStatus {
@@ -46,7 +45,7 @@ export function buildOSStatus(
     windowOpen: win.windowOpen,
     failedNodes: [...ps.failedNodes],
     conflictNodes: [...ps.conflictedNodes],
-    rollout: memoryToStatus(ps.memory, soakMs),
+    rollout: memoryToStatus(ps.memory),
     conditions: mergeConditions(prev?.conditions, ps.conditions, now),
   };
   if (win.nextWindow) status.nextWindow = win.nextWindow;

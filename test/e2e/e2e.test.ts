@@ -163,8 +163,8 @@ async function observe(): Promise<void> {
       }
       // Soak between batches passes at once on the injected clock.
       if (soakSkip) {
-        const done = (await getObj('oses', osName))?.status?.rollout?.batchCompletedAt;
-        const until = done ? Date.parse(done) + SOAK_MS : NaN;
+        const soakUntil = (await getObj('oses', osName))?.status?.rollout?.soakUntil;
+        const until = soakUntil ? Date.parse(soakUntil) : NaN;
         if (Number.isFinite(until) && until >= clockMs) setClock(until + 1000);
       }
     } catch (err) {
