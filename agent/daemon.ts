@@ -66,6 +66,8 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   let waiters: Array<() => void> = [];
   let rebootRequestedAt = -Infinity;
   let progressWrite: Promise<unknown> | undefined;
+  // Cancels an image download in flight when the agent stops.
+  const abort = new AbortController();
 
   const apiCheck: HealthCheck = {
     name: 'kubernetes-api',
@@ -79,6 +81,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     ...(opts.healthOptions ? { healthOptions: opts.healthOptions } : {}),
     writeOptions: {
       ...opts.writeOptions,
+      signal: opts.writeOptions?.signal ? AbortSignal.any([opts.writeOptions.signal, abort.signal]) : abort.signal,
       onProgress: (bytesDone, bytesTotal) => {
         download = { bytesDone, ...(bytesTotal !== undefined ? { bytesTotal } : {}) };
         reportProgress();
@@ -146,14 +149,24 @@ export function startAgent(opts: AgentOptions): AgentHandle {
 
     let decision: UpgradeDecision | undefined;
     let health: HealthResult | undefined;
+    // A permit token is good for one reboot in total: once the agent rebooted for it (upgrade or kernel
+    // args), a permit left on the object (the controller did not clear it, an operator booted the old slot
+    // by hand…) grants neither stage nor reboot; the agent waits for a new grant (a new token).
+    const permitSpent = permit !== undefined && state.rebootedForToken === permit.token;
     const upgradeSpec = {
       ...(spec.target ? { target: { version: spec.target.version, image: spec.target.image } } : {}),
-      ...(permit ? { permit: { stage: permit.stage, reboot: permit.reboot } } : {}),
+      ...(permit ? { permit: permitSpent ? { stage: false, reboot: false } : { stage: permit.stage, reboot: permit.reboot } } : {}),
     };
     const stageKey = spec.target ? `${spec.target.version}@${spec.target.image.sha256}` : '';
     if (stageError && stageError.key !== stageKey) stageError = undefined;
 
     for (let step = 0; step < MAX_STEPS && !stopped; step++) {
+      // The spec may have changed while a step ran (a stage takes minutes): act no further on this
+      // snapshot; the watch has kicked another pass, which starts from the new object.
+      if (specChanged(node, latest)) {
+        logger.info('OSNode spec changed during the pass; starting over on the new object');
+        return;
+      }
       const facts = await gatherUpgradeFacts(host, upgradeSpec, {
         ...(opts.bootedVersionHint ? { bootedVersionHint: opts.bootedVersionHint } : {}),
         ...(stageError ? { stageError: stageError.message } : {}),
@@ -164,6 +177,11 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       await report(node, decision, settings, false);
       if (decision.action.kind === 'reboot' || decision.action.kind === 'fallback') logger.warn({ action: decision.action.kind, message: decision.message }, 'rebooting');
       try {
+        if (decision.action.kind === 'reboot' && permit) {
+          // Durably spend the token before the machine goes down: it never reboots twice for one grant.
+          state.rebootedForToken = permit.token;
+          await writeAgentState(host.config.persistDir, state);
+        }
         const result = await performUpgradeAction(ctx, decision.action);
         if (result.kind === 'health') health = result.health;
         if (result.kind === 'rebooting') {
@@ -171,6 +189,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
           return; // the machine goes down; the agent on the booted system reports
         }
       } catch (err) {
+        if (stopped) return; // the download was cancelled by stop(): not a failure of the image
         if (decision.action.kind === 'stage') {
           stageError = { key: stageKey, message: (err as Error).message };
           logger.error({ err: stageError.message }, 'staging failed');
@@ -181,7 +200,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
         download = undefined;
       }
     }
-    if (!decision) return;
+    if (!decision || stopped) return;
 
     // A settings change that waits only for a reboot: reboot once per grant, when permitted and no upgrade is under way.
     if (
@@ -249,7 +268,8 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     if (key === lastStatus) return;
     await progressWrite; // a late progress update must not land on top of this
     // Replace, not merge: fields absent now (a finished download, a slot being rewritten) must go.
-    await client.replaceStatus(status);
+    // Guarded by uid: a pass started for a deleted OSNode fails instead of writing onto a recreated one.
+    await client.replaceStatus(status, node.metadata.uid);
     lastStatus = key;
   }
 
@@ -289,6 +309,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   return {
     async stop() {
       stopped = true;
+      abort.abort();
       stopWatch();
       clearInterval(resync);
       if (progressTimer) clearTimeout(progressTimer);
@@ -301,4 +322,18 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       });
     },
   };
+}
+
+/**
+ * True when `latest` is no longer the object `node` was: deleted, recreated (other uid), or its spec
+ * changed (generation). Status writes (the agent's own, every step) change resourceVersion but not
+ * generation, so they do not count; without a generation, any resourceVersion change counts.
+ */
+function specChanged(node: OSNode, latest: OSNode | undefined): boolean {
+  if (!latest) return true;
+  if (latest === node) return false;
+  if (latest.metadata.uid !== node.metadata.uid) return true;
+  const [g0, g1] = [node.metadata.generation, latest.metadata.generation];
+  if (g0 !== undefined && g1 !== undefined) return g0 !== g1;
+  return latest.metadata.resourceVersion !== node.metadata.resourceVersion;
 }

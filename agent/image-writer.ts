@@ -40,6 +40,11 @@ export interface WriteImageOptions {
   /** Arm the slot for a one-shot boot after a verified write (default true). */
   arm?: boolean;
   maxBootTries?: number;
+  /**
+   * Fail a request when the server sends nothing for this long while the agent waits for data
+   * (connecting, TLS, the response head, the body; default 60 s). Retried like a dropped connection.
+   */
+  idleTimeoutMs?: number;
   /** Extra trust roots for https (tests). */
   ca?: string | Buffer;
   signal?: AbortSignal;
@@ -340,6 +345,9 @@ class StreamRun {
   async download(): Promise<number> {
     const maxAttempts = this.opts.maxAttempts ?? 5;
     let failures = 0;
+    // A checkpoint recorded the whole image (killed before the state file was removed): nothing to
+    // fetch (a `Range: bytes=total-` request would only get 416); the caller verifies what hashPrefix read.
+    if (this.total !== undefined && this.position > 0 && this.done() === this.total) return this.position;
     for (;;) {
       const before = this.done();
       try {
@@ -425,17 +433,19 @@ class StreamRun {
         }
         if (m[3] !== '*') this.setTotal(Number(m[3]));
       } else if (status === 200) {
-        if (offset > 0) {
-          // The server ignored Range: start over, the device prefix gets overwritten.
-          await this.drain();
-          await this.settleCheckpoint();
-          this.position = 0;
-          this.used = 0;
-          this.lastCheckpoint = 0;
-          this.hash.close();
-          this.hash = newImageHash(this.ring.map((r) => r.buf));
-        }
+        // The server ignored Range: start over, the device prefix gets overwritten.
+        if (offset > 0) await this.restartFromZero();
         if (conn.contentLength !== undefined && !conn.chunked) this.setTotal(conn.contentLength);
+      } else if (status === 416 && offset > 0) {
+        // The recorded progress does not fit the image on the server (e.g. it claims every byte):
+        // forget it and download from the start; asking for the same range again would fail forever.
+        await this.restartFromZero();
+        this.state.bytesDone = 0;
+        this.state.bytesTotal = this.opts.image.size;
+        this.total = this.opts.image.size;
+        this.etag = undefined;
+        await rm(this.stateFile, { force: true });
+        return false;
       } else {
         const msg = `image server answered ${status} ${message} for ${this.opts.image.url}`;
         if (status >= 500) throw new Error(msg);
@@ -451,6 +461,17 @@ class StreamRun {
       throw new Error(`connection ended after ${this.done()} of ${this.total} bytes`);
     }
     return true;
+  }
+
+  /** Drop the bytes received so far: the next bytes are the image from offset 0. */
+  private async restartFromZero(): Promise<void> {
+    await this.drain();
+    await this.settleCheckpoint();
+    this.position = 0;
+    this.used = 0;
+    this.lastCheckpoint = 0;
+    this.hash.close();
+    this.hash = newImageHash(this.ring.map((r) => r.buf));
   }
 
   private setTotal(total: number): void {
@@ -652,6 +673,11 @@ class BodyReader {
   private settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private readonly chunk = { left: 0, state: 'size' as 'size' | 'data' | 'crlf' | 'trailer', line: '' };
   private readonly onAbort = () => this.fail(new Error('aborted'));
+  /** Idle timeout: time of the last socket activity; the timer counts only while the reader wants data. */
+  private lastActivity = Date.now();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly idleMs: number;
+  private readonly peer: string;
 
   constructor(
     url: URL,
@@ -661,6 +687,8 @@ class BodyReader {
     const isHttps = url.protocol === 'https:';
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = Number(url.port || (isHttps ? 443 : 80));
+    this.peer = url.host;
+    this.idleMs = opts.idleTimeoutMs ?? 60_000;
     this.response = new Promise<ResponseHead>((resolve, reject) => {
       this.resolveHead = resolve;
       this.rejectHead = reject;
@@ -671,7 +699,10 @@ class BodyReader {
     const requestHead = lines.join('\r\n') + '\r\n\r\n';
     if (isHttps) {
       this.socket = tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...(opts.ca ? { ca: opts.ca } : {}) });
-      this.socket.on('data', (d: Buffer) => this.guard(() => this.onData(d)));
+      this.socket.on('data', (d: Buffer) => {
+        this.touch(); // plain http reads touch in onRead
+        this.guard(() => this.onData(d));
+      });
       this.socket.once('secureConnect', () => this.socket.write(requestHead));
     } else {
       this.socket = net.connect({
@@ -685,8 +716,39 @@ class BodyReader {
     // Once the whole body arrived (it may still be queued for the sink), the connection no longer matters.
     this.socket.on('error', (err) => this.bodyEnded || this.fail(err));
     this.socket.on('close', () => this.bodyEnded || this.fail(new Error(this.headBuf ? 'connection closed before the response head' : 'connection closed before the end of the body')));
+    this.socket.once('connect', () => this.touch());
+    this.armIdle(this.idleMs);
     if (opts.signal?.aborted) queueMicrotask(this.onAbort);
     else opts.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private touch(): void {
+    this.lastActivity = Date.now();
+  }
+
+  /**
+   * Fails the request when the server sends nothing for idleMs while the reader wants data. Time spent
+   * blocked (the device is still writing, or between the head and readBody) does not count.
+   */
+  private armIdle(ms: number): void {
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.failure || this.finished) return;
+      if (this.blocked) {
+        this.touch();
+        return this.armIdle(this.idleMs);
+      }
+      const idle = Date.now() - this.lastActivity;
+      if (idle < this.idleMs) return this.armIdle(this.idleMs - idle);
+      const secs = this.idleMs >= 1000 ? String(Math.round(this.idleMs / 1000)) : (this.idleMs / 1000).toFixed(1);
+      this.fail(new Error(`no data from ${this.peer} for ${secs} s`));
+    }, Math.max(1, ms));
+    this.idleTimer.unref();
+  }
+
+  private stopIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 
   /** Streams the body into `sink`; resolves once all of it is there. */
@@ -700,6 +762,7 @@ class BodyReader {
 
   close(): void {
     this.finished = true;
+    this.stopIdle();
     this.opts.signal?.removeEventListener('abort', this.onAbort);
     this.socket.destroy();
   }
@@ -707,6 +770,7 @@ class BodyReader {
   private fail(err: Error): void {
     if (this.failure || this.finished) return;
     this.failure = err;
+    this.stopIdle();
     this.rejectHead(err);
     this.settle?.reject(err);
     this.socket.destroy();
@@ -730,6 +794,7 @@ class BodyReader {
 
   /** Plain http: `n` bytes were read into `buf` (one readTarget() gave). Returning false stops reading. */
   private onRead(n: number, buf: Buffer): boolean {
+    this.touch();
     this.guard(() => {
       if (this.headBuf) {
         this.headLen += n;
@@ -879,6 +944,7 @@ class BodyReader {
     }
     if (this.blocked) {
       this.blocked = false;
+      this.touch(); // the idle time starts now that the reader wants data again
       this.socket.resume();
     }
   }
@@ -918,6 +984,7 @@ class BodyReader {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.stopIdle();
     this.opts.signal?.removeEventListener('abort', this.onAbort);
     this.settle?.resolve();
   }

@@ -10,8 +10,12 @@ export interface OSNodeClient {
   get(): Promise<OSNode | undefined>;
   /** Merge-patches status: the fields given change, the others stay (progress updates). */
   patchStatus(status: OSNodeStatus): Promise<OSNode>;
-  /** Replaces the whole status: fields not given are removed (a finished download, a rewritten slot). */
-  replaceStatus(status: OSNodeStatus): Promise<OSNode>;
+  /**
+   * Replaces the whole status: fields not given are removed (a finished download, a rewritten slot).
+   * With `uid`, only if the object still has that uid: a status meant for a deleted OSNode never lands
+   * on a recreated one of the same name (the patch fails with 422 instead).
+   */
+  replaceStatus(status: OSNodeStatus, uid?: string): Promise<OSNode>;
   /**
    * Calls onChange with the current object now and on every change, reconnecting the watch with a
    * capped back-off. Returns a stop function.
@@ -40,11 +44,15 @@ export function createOSNodeClient(kc: KubeConfig, nodeName: string): OSNodeClie
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       )) as OSNode;
     },
-    async replaceStatus(status) {
+    async replaceStatus(status, uid) {
       // JSON patch `add` on /status sets it whether or not it exists, without a resourceVersion
-      // precondition: the agent is the only writer of its OSNode's status.
+      // precondition: the agent is the only writer of its OSNode's status. The `test` on the uid makes
+      // the whole patch fail when the object was deleted and recreated since the agent read it.
+      const ops: object[] = [];
+      if (uid !== undefined) ops.push({ op: 'test', path: '/metadata/uid', value: uid });
+      ops.push({ op: 'add', path: '/status', value: status });
       return (await api.patchClusterCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: PLURAL, name: nodeName, body: [{ op: 'add', path: '/status', value: status }] },
+        { group: GROUP, version: VERSION, plural: PLURAL, name: nodeName, body: ops },
         setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
       )) as OSNode;
     },

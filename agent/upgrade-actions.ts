@@ -81,6 +81,9 @@ export async function performUpgradeAction(ctx: ActionContext, action: UpgradeAc
     case 'fallback':
       // Record first: the agent on the old slot reports this reason after GRUB falls back.
       await updateSlots(persist, (s) => (s.attempt ? { ...s, attempt: { ...s.attempt, healthFailure: action.reason } } : s));
+      // Do not rely on GRUB having cleared next_entry: where it cannot write grubenv (btrfs, LVM, RAID)
+      // the bad slot would boot again on every reboot. The agent on the old slot sees healthFailure.
+      await disarm(grubenv);
       await host.reboot();
       return { kind: 'rebooting' };
     case 'record-outcome': {

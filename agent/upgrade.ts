@@ -90,8 +90,9 @@ export function decideUpgrade(f: UpgradeFacts): UpgradeDecision {
         reason,
       });
     }
-    // Still (or again) on the slot the attempt started from.
-    if (boot.tries >= 1) {
+    // Still (or again) on the slot the attempt started from. A recorded health failure means the
+    // attempt's slot booted (the fallback disarmed it, so GRUB's try count may read 0 again).
+    if (boot.tries >= 1 || attempt.healthFailure) {
       const why = attempt.healthFailure
         ? `it booted but failed its health checks (${attempt.healthFailure})`
         : `it never reported healthy (it did not start, or the agent on it could not run) within ${boot.tries} boot attempt${boot.tries === 1 ? '' : 's'}`;

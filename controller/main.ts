@@ -155,6 +155,15 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
   let shuttingDown = false;
   let elector: LeaderElector | undefined;
   let rollout: RolloutHandle | undefined;
+  let rolloutStopped: Promise<void> = Promise.resolve();
+  const stopRollout = (): Promise<void> => {
+    const r = rollout;
+    rollout = undefined;
+    if (r) {
+      rolloutStopped = r.stop().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'stopping the rollout failed'));
+    }
+    return rolloutStopped;
+  };
   let servers;
   try {
     servers = await startHttpServers({
@@ -207,16 +216,19 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
       onStartedLeading: () => {
         metrics.isLeader.set(1);
         reconciler.setLeader(true);
-        if (rolloutMode === 'on' && !rollout) {
-          rollout = startRollout({ kubeConfig: kc, logger: logger.child({ part: 'rollout' }), registry: metrics.registry, ...(clock ? { clock } : {}) });
+        // A new executor starts only after the previous one has stopped writing (leadership can flap).
+        if (rolloutMode === 'on') {
+          void rolloutStopped.then(() => {
+            if (elector?.isLeader && !rollout && !shuttingDown) {
+              rollout = startRollout({ kubeConfig: kc, logger: logger.child({ part: 'rollout' }), registry: metrics.registry, ...(clock ? { clock } : {}) });
+            }
+          });
         }
       },
       onStoppedLeading: () => {
         metrics.isLeader.set(0);
         reconciler.setLeader(false);
-        const r = rollout;
-        rollout = undefined;
-        void r?.stop().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'stopping the rollout failed'));
+        stopRollout();
       },
       onNewLeader: (id) => logger.info({ leader: id, me: id === identity }, 'leader observed'),
     });
@@ -236,9 +248,9 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
   }, shutdownMs);
   hardStop.unref();
   try {
-    const r = rollout;
-    rollout = undefined;
-    await Promise.all([reconciler.stop(Math.max(500, shutdownMs - 2000)), r?.stop(), elector?.stop()]);
+    // Stop every writer first, then give up the Lease: another replica may lead the moment it is released.
+    await Promise.all([reconciler.stop(Math.max(500, shutdownMs - 2000)), stopRollout()]);
+    await elector?.stop();
     clock?.stop?.();
     await servers.close();
   } finally {

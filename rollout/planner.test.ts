@@ -121,6 +121,19 @@ describe('planner: batches, canary, soak, maxUnavailable', () => {
     expect(of(plan(fleet, [p], at + 2 * MIN).actions, 'cordon')).toEqual(['n00']);
   });
 
+  it('withdraws the permit of a node that is done and uncordoned, so a stale reboot grant cannot be reused', () => {
+    const fleet = initialFleet(nodes(1));
+    const p = policy({}, { batches: ['100%'] });
+    const at = t('2026-06-10T02:00Z');
+    settle(fleet, [p], at);
+    const os = fleet.nodes[0]!.osnode!;
+    expect(os.status.bootedVersion).toBe(NEW);
+    expect(fleet.nodes[0]!.cordonedByUs).toBe(false);
+    expect(os.spec.permit).toMatchObject({ stage: false, applySettings: false, reboot: false });
+    // Nothing more to do: no further grants once withdrawn.
+    expect(plan(fleet, [p], at + MIN).actions).toEqual([]);
+  });
+
   it('counts nodes NotReady or cordoned by others against maxUnavailable', () => {
     const fleet = initialFleet(nodes(4));
     for (const n of fleet.nodes) n.osnode!.status.slots = { A: { version: OLD }, B: { version: NEW } }; // staged already

@@ -20,7 +20,8 @@ import type {
   TargetRef,
 } from './types.js';
 
-const DEFAULT_HEALTH_TIMEOUT_MS = 15 * 60_000;
+/** How long a node osfleet rebooted may stay NotReady before it counts as failed. */
+export const DEFAULT_HEALTH_TIMEOUT_MS = 15 * 60_000;
 
 function sha(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -105,6 +106,10 @@ function select(fleet: Fleet, policies: readonly RolloutPolicy[]): Selection {
     }
   }
   return { contexts, owned, conflicted, conflicts, unmanaged };
+}
+
+function grantsAnything(p: Permit | undefined): boolean {
+  return p !== undefined && (p.stage || p.applySettings || p.reboot);
 }
 
 function rebootInFlight(node: FleetNode): boolean {
@@ -388,6 +393,10 @@ function planPolicy(
       updated++;
       if (!specMatches(n)) {
         actions.push({ type: 'setTarget', node: name, policy: policy.name, target, configHash: n.desiredConfig?.hash });
+        actions.push({ type: 'grant', node: name, policy: policy.name, permit: makePermit(n, NO_FLAGS) });
+      } else if (!n.cordonedByUs && grantsAnything(n.osnode?.spec.permit)) {
+        // Done and given back: withdraw the permit, so a node booted into its old slot by hand (or
+        // reinstalled) is never rebooted again under a grant that was meant for this update.
         actions.push({ type: 'grant', node: name, policy: policy.name, permit: makePermit(n, NO_FLAGS) });
       }
       if (n.cordonedByUs) {

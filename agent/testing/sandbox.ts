@@ -177,6 +177,11 @@ export async function startImageServer(dir: string, opts: { redirects?: Record<s
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     if (m && (req.headers['if-range'] === undefined || req.headers['if-range'] === etag)) {
       start = Number(m[1]);
+      if (start >= size) {
+        // Like real servers: a range starting at or past the end is unsatisfiable.
+        res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
+        return;
+      }
       res.writeHead(206, { 'content-length': size - start, 'content-range': `bytes ${start}-${size - 1}/${size}`, etag, 'accept-ranges': 'bytes' });
     } else {
       res.writeHead(200, { 'content-length': size, etag, 'accept-ranges': 'bytes' });

@@ -86,7 +86,9 @@ export class Drainer {
     if (toEvict.length === 0 && terminating.length === 0) return { kind: 'drained', evicted: 0 };
 
     const elapsed = now - cordonedAt;
-    if (elapsed >= policy.timeoutMs) {
+    // The timeout counts from the cordon (it survives a restart), but a fresh process tries the
+    // Eviction API once before giving up or deleting: PodDisruptionBudgets are never skipped unasked.
+    if (elapsed >= policy.timeoutMs && progress.attempts > 0) {
       const stuck = [...toEvict, ...terminating].map(podName);
       if (policy.onTimeout === 'fail') {
         return {

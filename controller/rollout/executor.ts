@@ -8,7 +8,7 @@ import type { Registry } from 'prom-client';
 import { API_VERSION, FIELD_MANAGER } from '../../api/meta.js';
 import type { HealthCheck } from '../../api/documents.js';
 import { defaultCatalogue, type Catalogue } from '../../render/catalogue.js';
-import { plan } from '../../rollout/planner.js';
+import { DEFAULT_HEALTH_TIMEOUT_MS, plan } from '../../rollout/planner.js';
 import type { Action, Permit, PlanResult } from '../../rollout/types.js';
 import { apiPath, CONTENT, isNotFound, KubeClient } from '../kube/client.js';
 import { EventRecorder, type EventType } from '../kube/events.js';
@@ -423,7 +423,7 @@ class RolloutExecutor {
     for (const n of nodes) {
       const name = n.metadata.name;
       const since = !nodeReady(n) && cordonedByUs(n) ? Date.parse(n.status.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime ?? '') : NaN;
-      if (Number.isFinite(since)) this.armTimer(`health/${name}`, since + 15 * 60_000, FLEET);
+      if (Number.isFinite(since)) this.armTimer(`health/${name}`, since + DEFAULT_HEALTH_TIMEOUT_MS, FLEET);
       else if (this.timers.has(`health/${name}`)) this.cancelTimer(`health/${name}`);
     }
     return { work, statusWork, errors, nodes: nodes.length };
