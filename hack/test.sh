@@ -5,8 +5,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-bash hack/deps.sh || { echo "hack/test.sh: installing host packages failed (see above)" >&2; exit 1; }
-bash hack/build-k8s.sh || { echo "hack/test.sh: building the Kubernetes test binaries failed (see above)" >&2; exit 1; }
+# A set-up failure still ends with the summary line: no test ran, and the run failed.
+setup_failed() { echo "hack/test.sh: $1 failed (see above)" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+bash hack/deps.sh || setup_failed "installing host packages"
+bash hack/build-k8s.sh >/dev/null || setup_failed "building the Kubernetes test binaries"
 
 report="$(mktemp -d)/vitest.json"
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"

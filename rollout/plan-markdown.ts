@@ -10,7 +10,10 @@ export function formatPlanMarkdown(r: PlanReport): string {
   const out: string[] = ['## osfleet rollout plan', '', `Simulated from ${r.now} with nodes that succeed at once; real nodes take longer, so later batches may start in later windows.`, ''];
   for (const p of r.policies) {
     out.push(`### ${p.name} → ${p.version}`, '');
-    out.push(`${p.selected} node(s) selected, ${p.versionChanges} change OS version.`);
+    const settings = p.settingsChanges
+      ? `${p.settingsChanges} change settings (${p.settingsReboots === 0 ? 'all live, no reboot' : `${p.settingsReboots} need a reboot: kernel arguments or boot-time sysctls`})`
+      : 'settings unchanged';
+    out.push(`${p.selected} node(s) selected: ${p.versionChanges} change OS version, ${settings}.`);
     out.push(
       p.maintenanceWindows.length
         ? `Maintenance windows: ${p.maintenanceWindows.map(describeWindow).join('; ')}.`
@@ -18,14 +21,23 @@ export function formatPlanMarkdown(r: PlanReport): string {
     );
     if (p.denyWindows.length) out.push(`Deny windows: ${p.denyWindows.map(describeWindow).join('; ')}.`);
     out.push('');
-    const active = p.batches.filter((b) => b.start !== null);
-    if (active.length === 0) {
+    if (p.batches.length === 0) {
       out.push('Nothing to do: every selected node already runs this version with these settings.', '');
     } else {
       out.push(`| batch | starts (${p.timeZone}) | starts (UTC) | nodes | reboot |`, '|---|---|---|---|---|');
-      for (const b of active) {
+      for (const b of p.batches) {
         const reboot = b.reboot.length === b.nodes.length ? 'all' : b.reboot.length === 0 ? 'none (live settings)' : list(b.reboot);
-        out.push(`| ${b.index + 1}${b.index === 0 ? ' (canary)' : ''} | ${b.startLocal} | ${b.start} | ${list(b.nodes)} | ${reboot} |`);
+        const when = b.start === null ? ['not within the simulated horizon', '—'] : [b.startLocal, b.start];
+        out.push(`| ${b.index + 1}${b.index === 0 ? ' (canary)' : ''} | ${when[0]} | ${when[1]} | ${list(b.nodes)} | ${b.start === null ? '—' : reboot} |`);
+      }
+      // The simulator lists only batches that take nodes: a share that rounds to what the batch
+      // before already took (10% of 3 nodes) adds none.
+      const present = new Set(p.batches.map((b) => b.index));
+      const last = Math.max(...present);
+      const empty = Array.from({ length: last }, (_, i) => i).filter((i) => !present.has(i)).map((i) => String(i + 1));
+      if (empty.length) {
+        const many = empty.length > 1;
+        out.push('', `Batch${many ? 'es' : ''} ${empty.join(', ')} add${many ? '' : 's'} no node: ${many ? 'their shares' : 'its share'} of ${p.selected} node(s) round${many ? '' : 's'} to no more than the batch before.`);
       }
       out.push('');
       if (p.finishedAt) out.push(`All nodes done by ${p.finishedAt}.`, '');

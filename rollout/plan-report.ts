@@ -33,6 +33,9 @@ export interface PlannedPolicy extends SimPolicy {
   selected: number;
   /** Nodes whose OS version changes. */
   versionChanges: number;
+  /** Nodes whose settings change, and how many of those changes need a reboot (kernel args, boot-time sysctls). */
+  settingsChanges: number;
+  settingsReboots: number;
   maintenanceWindows: OS['spec']['maintenanceWindows'];
   denyWindows: OS['spec']['denyWindows'];
 }
@@ -96,11 +99,17 @@ export function buildPlan(input: PlanInput): PlanReport {
         version: os.spec.osVersion.version,
         selected: selected.length,
         versionChanges: selected.filter((n) => n.osVersion !== os.spec.osVersion.version).length,
+        ...settingsCounts(simNodes.filter((n) => osMatchers[i]!.match(n.labels))),
         maintenanceWindows: os.spec.maintenanceWindows,
         denyWindows: os.spec.denyWindows,
       };
     }),
   };
+}
+
+function settingsCounts(nodes: readonly SimNode[]): { settingsChanges: number; settingsReboots: number } {
+  const changed = nodes.filter((n) => n.desiredConfig && n.desiredConfig.hash !== n.appliedConfigHash);
+  return { settingsChanges: changed.length, settingsReboots: changed.filter((n) => n.desiredConfig!.needsReboot).length };
 }
 
 /** The JSON the CLI prints: the documented shape first, the details after. */
@@ -111,7 +120,12 @@ export function planToJson(report: PlanReport): unknown {
       name: p.name,
       version: p.version,
       timeZone: p.timeZone,
+      // `start: null`: the batch does not start within the simulated horizon (halted, or no window).
       batches: p.batches.map((b) => ({ index: b.index, nodes: b.nodes, start: b.start, startLocal: b.startLocal, reboot: b.reboot, liveSettingsOnly: b.liveSettingsOnly })),
+      selected: p.selected,
+      versionChanges: p.versionChanges,
+      settingsChanges: p.settingsChanges,
+      settingsReboots: p.settingsReboots,
       finishedAt: p.finishedAt,
       notUpdated: p.notUpdated,
       problem: p.problem,

@@ -170,6 +170,23 @@ describe('osfleet diff', () => {
     expect(started.every((b) => b.reboot.length === b.nodes.length)).toBe(true);
   });
 
+  it("the README's main job (`plan examples/gitrepo --fleet examples/fleet.yaml`) prints a Markdown plan a reviewer can read", async () => {
+    const r = await osfleet(['plan', 'examples/gitrepo', '--fleet', 'examples/fleet.yaml', '--now', '2026-12-01T12:00:00Z']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const md = r.stdout;
+    expect(md).toMatch(/^## osfleet rollout plan\n/);
+    // Why the control plane reboots although its version stays: its settings need a reboot.
+    expect(md).toContain('### control-plane → 24.03-SP1\n\n3 node(s) selected: 0 change OS version, 3 change settings (3 need a reboot: kernel arguments or boot-time sysctls).');
+    // Sunday 6 Dec 2026, 03:00 in Berlin (CET) is 02:00 UTC; one node per batch, canary first.
+    expect(md).toContain('| 1 (canary) | 2026-12-06T03:00:00+01:00 | 2026-12-06T02:00:00.000Z | `cp-1` | all |');
+    expect(md).toContain('| 3 | 2026-12-06T05:00:00+01:00 | 2026-12-06T04:00:00.000Z | `cp-3` | all |');
+    // Tokyo's night window, in its own zone and in UTC; 25% of 3 nodes adds no node after the canary.
+    expect(md).toContain('| 1 (canary) | 2026-12-02T02:30:00+09:00 | 2026-12-01T17:30:00.000Z | `edge-tokyo-1` | all |');
+    expect(md).toContain('Batch 2 adds no node: its share of 3 node(s) rounds to no more than the batch before.');
+    expect(md).toContain('Deny windows: every 15 Dec at 00:00 for 504h (Europe/Berlin).');
+  });
+
   it('plan refuses to run without a fleet and exits 2', async () => {
     const r = await osfleet(['plan', examples]);
     expect(r.code).toBe(2);
