@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startImageServer, type ImageServer } from '../../agent/testing/sandbox.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
@@ -133,20 +133,57 @@ const reboots: Array<{ node: string; slot: string; at: number }> = [];
 let watching = true;
 let watchError: unknown;
 
-async function observe(): Promise<void> {
+/**
+ * Records every permit the controller writes, from a watch: a live-settings grant lives only until
+ * the agent reports the settings applied and the planner withdraws it, which can be shorter than
+ * one poll of observe().
+ */
+async function watchPermits(): Promise<() => void> {
   const seen = new Set<string>();
+  const record = (o: Obj) => {
+    const name = o.metadata?.name;
+    const permit = o.spec?.permit;
+    if (!name || !POOL.has(name) || !permit?.token || seen.has(permit.token)) return;
+    seen.add(permit.token);
+    const g = { node: name, token: permit.token, at: Date.now(), clock: clockMs };
+    if (permit.reboot) rebootGrants.push(g);
+    if (permit.applySettings) applyGrants.push(g);
+  };
+  const list = (await custom.listClusterCustomObject({ ...G, plural: 'osnodes' })) as { items: Obj[]; metadata: { resourceVersion: string } };
+  for (const o of list.items) record(o);
+  let rv = list.metadata.resourceVersion;
+  let stopped = false;
+  let abort: AbortController | undefined;
+  const watch = new Watch(tb.kc);
+  const start = async (): Promise<void> => {
+    if (stopped) return;
+    abort = await watch.watch(
+      `/apis/${G.group}/${G.version}/osnodes`,
+      { resourceVersion: rv, allowWatchBookmarks: true },
+      (type: string, o: Obj) => {
+        if (o?.metadata?.resourceVersion) rv = o.metadata.resourceVersion;
+        if (type === 'ADDED' || type === 'MODIFIED') record(o);
+      },
+      // The apiserver ends watches after a while: resume from the last resourceVersion seen.
+      (err: unknown) => {
+        if (stopped) return;
+        if (err) watchError = err;
+        setTimeout(() => void start().catch((e: unknown) => (watchError = e)), 100);
+      },
+    );
+  };
+  await start();
+  return () => {
+    stopped = true;
+    abort?.abort();
+  };
+}
+let stopPermitWatch: (() => void) | undefined;
+
+async function observe(): Promise<void> {
   const handled = new Map<string, number>();
   while (watching) {
     try {
-      // Permits as the controller writes them.
-      for (const [name, o] of await osnodes()) {
-        const permit = o.spec?.permit;
-        if (!permit?.token || seen.has(permit.token)) continue;
-        seen.add(permit.token);
-        const g = { node: name, token: permit.token, at: Date.now(), clock: clockMs };
-        if (permit.reboot) rebootGrants.push(g);
-        if (permit.applySettings) applyGrants.push(g);
-      }
       // maxUnavailable as the cluster shows it.
       const list = await core.listNode({ labelSelector: `${POOL_LABEL}=${p}` });
       maxCordoned = Math.max(maxCordoned, list.items.filter((n) => n.spec?.unschedulable).length);
@@ -423,6 +460,7 @@ beforeAll(async () => {
     nodes.set(name, sn);
     sn.start();
   }
+  stopPermitWatch = await watchPermits();
   observer = observe();
 
   // The fleet settles: v1.0 from slot A everywhere, the first settings applied (inside a window).
@@ -435,6 +473,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   watching = false;
+  stopPermitWatch?.();
   await observer;
   for (const n of nodes.values()) await n.destroy({ keepDir: !!process.env.OSFLEET_KEEP_LOGS }).catch(() => undefined);
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
