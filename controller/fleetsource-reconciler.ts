@@ -31,7 +31,7 @@ import {
 import { conditionChanged, findCondition, setCondition, type ConditionInput } from '../api/conditions.js';
 import { formatDiagnostic, type Diagnostic } from '../render/diagnostics.js';
 import type { LoadResult } from '../render/load.js';
-import { Applier, ApplyError, canonicalJson, formatRef, refKey, type LiveObjects } from './apply.js';
+import { Applier, canonicalJson, formatRef, refKey, type LiveObjects } from './apply.js';
 import { parseDuration } from '../rollout/duration.js';
 import { GitSource, GitSourceError, type GitCredentials, type RemoteRevision } from './git-source.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -78,8 +78,22 @@ const MANAGED_KINDS = [
 export const CONDITION_READY = 'Ready';
 export const CONDITION_FETCHED = 'Fetched';
 export const CONDITION_APPLIED = 'Applied';
+export const REASON_SUSPENDED = 'Suspended';
 
 const MAX_ERRORS_IN_MESSAGE = 3;
+
+export const DEFAULT_BACKOFF_BASE_MS = 2000;
+export const DEFAULT_BACKOFF_MAX_MS = 5 * 60_000;
+
+/**
+ * How long to wait after the `failures`-th failure in a row (1 = the first) before trying again:
+ * base, 2·base, 4·base, … capped at max.
+ */
+export function backoffDelayMs(failures: number, baseMs = DEFAULT_BACKOFF_BASE_MS, maxMs = DEFAULT_BACKOFF_MAX_MS): number {
+  const n = Math.max(1, Math.floor(failures));
+  // 2 ** n overflows to Infinity for large n, which Math.min turns into the cap.
+  return Math.min(maxMs, baseMs * 2 ** (n - 1));
+}
 
 export class FleetSourceReconciler {
   private readonly custom: CustomObjectsApi;
@@ -259,9 +273,7 @@ export class FleetSourceReconciler {
   private backoff(name: string): number {
     const n = (this.failures.get(name) ?? 0) + 1;
     this.failures.set(name, n);
-    const base = this.opts.backoffBaseMs ?? 2000;
-    const max = this.opts.backoffMaxMs ?? 5 * 60_000;
-    return Math.min(max, base * 2 ** (n - 1));
+    return backoffDelayMs(n, this.opts.backoffBaseMs, this.opts.backoffMaxMs);
   }
 
   private forget(name: string): void {
@@ -296,17 +308,25 @@ export class FleetSourceReconciler {
     const log = this.log.child({ fleetsource: name });
     const endTimer = this.opts.metrics.reconcileDuration.startTimer({ fleetsource: name });
     try {
-      if (fs.spec?.suspend) {
-        log.info('suspended: not fetching or applying');
-        return;
-      }
-      const intervalMs = this.intervalOf(fs, log);
       const base = this.currentStatus(fs);
       const st: FleetSourceStatus = structuredClone(base);
       const gen = fs.metadata.generation;
       const cond = (input: Omit<ConditionInput, 'observedGeneration'>): void => {
         st.conditions = setCondition(st.conditions, { ...input, observedGeneration: gen }, this.now());
       };
+      if (fs.spec?.suspend) {
+        // No fetch, no apply, no drift repair, no poll timer: un-suspending (a spec change) starts again.
+        log.info('suspended: not fetching or applying');
+        const t = this.timers.get(name);
+        if (t) clearTimeout(t);
+        this.timers.delete(name);
+        this.failures.delete(name);
+        const kept = base.lastAppliedRevision ? `; ${base.lastAppliedRevision} stays applied` : '; nothing was applied';
+        cond({ type: CONDITION_READY, status: 'False', reason: REASON_SUSPENDED, message: `spec.suspend is true: not fetching or applying${kept}` });
+        await this.writeStatus(fs, base, st);
+        return;
+      }
+      const intervalMs = this.intervalOf(fs, log);
 
       // 1. Fetch.
       const fetchTimer = this.opts.metrics.fetchDuration.startTimer({ fleetsource: name });
@@ -386,7 +406,7 @@ export class FleetSourceReconciler {
         cond({ type: CONDITION_READY, status: 'False', reason: 'ApplyFailed', message: msg });
         this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'ApplyFailed' });
         await this.writeStatus(fs, base, st);
-        this.schedule(name, err instanceof ApplyError ? this.backoff(name) : this.backoff(name));
+        this.schedule(name, this.backoff(name));
         return;
       }
       st.inventory = sortInventory(result.inventory);
@@ -511,7 +531,9 @@ export class FleetSourceReconciler {
       const old = findCondition(before.conditions, c.type);
       if (old && old.status === c.status && old.reason === c.reason) continue;
       if (!conditionChanged(before.conditions, c)) continue;
-      await this.event(fs, c.status === 'False' ? 'Warning' : 'Normal', c.reason, `${c.type}=${c.status}: ${c.message}`);
+      // Suspending is an operator's choice, not a failure.
+      const warning = c.status === 'False' && c.reason !== REASON_SUSPENDED;
+      await this.event(fs, warning ? 'Warning' : 'Normal', c.reason, `${c.type}=${c.status}: ${c.message}`);
     }
   }
 

@@ -66,6 +66,11 @@ export class LeaderElector {
     return this.leading;
   }
 
+  /** The timings in effect (options or client-go's defaults). */
+  get timings(): { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number } {
+    return { leaseDurationMs: this.leaseMs, renewDeadlineMs: this.renewMs, retryPeriodMs: this.retryMs };
+  }
+
   /** Starts campaigning in the background; leads, loses, and campaigns again until stop(). */
   start(): void {
     if (this.loop) return;

@@ -56,7 +56,22 @@ function durationFlag(name: string, value: string | undefined, dflt: number): nu
   return ms;
 }
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
+
+export interface LeaderElectionTimings {
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+/** The leader-election flags; absent ones take client-go's defaults (15 s lease, 10 s renew deadline, 2 s retry). */
+export function leaderElectionTimings(flags: { 'lease-duration'?: string; 'renew-deadline'?: string; 'retry-period'?: string }): LeaderElectionTimings {
+  return {
+    leaseDurationMs: durationFlag('lease-duration', flags['lease-duration'], DEFAULT_LEASE_DURATION_MS),
+    renewDeadlineMs: durationFlag('renew-deadline', flags['renew-deadline'], DEFAULT_RENEW_DEADLINE_MS),
+    retryPeriodMs: durationFlag('retry-period', flags['retry-period'], DEFAULT_RETRY_PERIOD_MS),
+  };
+}
 
 export async function runController(argv: string[], deps: ControllerDeps = {}): Promise<number> {
   let values;
@@ -94,11 +109,9 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
   }
   const env = process.env;
   const logger: Logger = pino({ level: values['log-level'] ?? env.LOG_LEVEL ?? 'info', base: { component: 'osfleet-controller' } });
-  let leaseMs: number, renewMs: number, retryMs: number, shutdownMs: number;
+  let timings: LeaderElectionTimings, shutdownMs: number;
   try {
-    leaseMs = durationFlag('lease-duration', values['lease-duration'], DEFAULT_LEASE_DURATION_MS);
-    renewMs = durationFlag('renew-deadline', values['renew-deadline'], DEFAULT_RENEW_DEADLINE_MS);
-    retryMs = durationFlag('retry-period', values['retry-period'], DEFAULT_RETRY_PERIOD_MS);
+    timings = leaderElectionTimings(values);
     shutdownMs = durationFlag('shutdown-timeout', values['shutdown-timeout'], 4500);
   } catch (err) {
     process.stderr.write(`osfleet controller: ${(err as Error).message}\n`);
@@ -209,9 +222,7 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
       namespace,
       name: values['lease-name'] ?? 'osfleet-controller',
       identity,
-      leaseDurationMs: leaseMs,
-      renewDeadlineMs: renewMs,
-      retryPeriodMs: retryMs,
+      ...timings,
       logger,
       onStartedLeading: () => {
         metrics.isLeader.set(1);

@@ -1,5 +1,6 @@
 // A real git smart-HTTP server on loopback: `git http-backend` (CGI) behind
-// node:http, bare repositories under one temp root, optional basic auth; plus
+// node:http, bare repositories under one temp root, optional basic auth (and
+// optionally a bearer token, as Git hosts accept for access tokens); plus
 // helpers to create repositories, commit and push with the real git CLI, and
 // send GitHub-style signed webhooks.
 import { execFile, spawn } from 'node:child_process';
@@ -17,6 +18,8 @@ const exec = promisify(execFile);
 export interface GitCredentials {
   username: string;
   password: string;
+  /** When set, `Authorization: Bearer <bearerToken>` is accepted too (basic auth still works). */
+  bearerToken?: string;
 }
 
 /** What a test worker needs to use the server; plain data. */
@@ -53,6 +56,8 @@ export async function git(args: string[], cwd?: string): Promise<string> {
 export class GitServer {
   /** Every request seen, in order ("GET /repo.git/info/refs?service=git-upload-pack"), for round-trip counts. */
   readonly requests: string[] = [];
+  /** Milliseconds every request waits before it is served (a slow server), 0 by default. */
+  private delayMs = 0;
 
   private constructor(
     readonly info: GitServerInfo,
@@ -67,7 +72,9 @@ export class GitServer {
     const self = new GitServer(info, undefined, opts.root === undefined, opts.auth);
     const server = createServer((req, res) => {
       self.requests.push(`${req.method} ${req.url}`);
-      serveGit(root, self.auth, req, res).catch((err: unknown) => {
+      const delay = self.delayMs;
+      const served = delay > 0 ? new Promise((r) => setTimeout(r, delay)).then(() => serveGit(root, self.auth, req, res)) : serveGit(root, self.auth, req, res);
+      served.catch((err: unknown) => {
         harnessLog.error({ err, url: req.url }, 'git server request failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
         res.end(err instanceof Error ? err.message : String(err));
@@ -90,6 +97,11 @@ export class GitServer {
     this.auth = auth;
   }
 
+  /** Makes every request from now on wait `ms` before it is served (0: no delay). */
+  setDelay(ms: number): void {
+    this.delayMs = ms;
+  }
+
   async stop(): Promise<void> {
     const server = this.server;
     if (server) {
@@ -110,13 +122,15 @@ async function serveGit(
   let user = '';
   if (auth) {
     const presented = basicAuth(req.headers.authorization);
-    if (!presented || !sameSecret(presented.username, auth.username) || !sameSecret(presented.password, auth.password)) {
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const bearerOk = auth.bearerToken !== undefined && bearer !== undefined && sameSecret(bearer, auth.bearerToken);
+    if (!bearerOk && (!presented || !sameSecret(presented.username, auth.username) || !sameSecret(presented.password, auth.password))) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="osfleet test git"', 'content-type': 'text/plain' });
       res.end('authentication required\n');
       req.resume();
       return;
     }
-    user = presented.username;
+    user = bearerOk ? 'bearer' : presented!.username;
   }
   const pathInfo = decodeURIComponent(url.pathname);
   if (pathInfo.split('/').includes('..')) {
