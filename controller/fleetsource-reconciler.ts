@@ -209,8 +209,10 @@ export class FleetSourceReconciler {
   }
 
   /** A webhook asked for an immediate fetch. Coalesced with a run in progress. */
-  trigger(name: string): void {
+  trigger(name: string): 'queued' | 'suspended' {
+    if (this.fleetInformer?.get(name)?.spec?.suspend) return 'suspended';
     this.enqueue(name, 'webhook');
+    return 'queued';
   }
 
   /** The webhook secret of a FleetSource (Secret key `token`), undefined if it has none. */

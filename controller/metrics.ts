@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type WebhookResult =
   | 'accepted'
+  | 'suspended'
   | 'bad_signature'
   | 'missing_signature'
   | 'replayed'

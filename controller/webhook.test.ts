@@ -14,8 +14,12 @@ let clock = 1_000_000;
 beforeAll(async () => {
   metrics = new ControllerMetrics();
   const webhook = createWebhookHandler({
-    lookupSecret: async (name) => (name === 'fleet' ? SECRET : undefined),
-    trigger: (name) => triggered.push(name),
+    lookupSecret: async (name) => (name === 'fleet' || name === 'paused' ? SECRET : undefined),
+    trigger: (name) => {
+      if (name === 'paused') return 'suspended';
+      triggered.push(name);
+      return 'queued';
+    },
     metrics,
     now: () => clock,
     replayWindowMs: 60_000,
@@ -84,6 +88,16 @@ describe('webhook receiver', () => {
     const r = await post('/hooks/fleet', body, { 'x-hub-signature-256': githubSig(body), 'x-github-delivery': 'gh-1' });
     expect(r.status).toBe(202);
     expect(triggered).toEqual(['fleet']);
+  });
+
+  it('answers a signed hook for a suspended FleetSource with 200 "suspended", not a queued fetch', async () => {
+    const body = JSON.stringify({ ref: 'refs/heads/main', after: 'p1' });
+    const before = await metricValue('suspended');
+    const r = await post('/hooks/paused', body, { 'x-hub-signature-256': githubSig(body), 'x-github-delivery': 'gh-paused-1' });
+    expect(r.status).toBe(200);
+    expect(r.body).toContain('FleetSource paused is suspended (spec.suspend: true): nothing fetched');
+    expect(triggered).toEqual([]);
+    expect(await metricValue('suspended')).toBe(before + 1);
   });
 
   it('accepts Gitea (hex HMAC) and GitLab (token) styles', async () => {

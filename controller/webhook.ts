@@ -16,8 +16,11 @@ export interface WebhookOptions {
    * undefined when there is no such FleetSource or it has no webhook secret.
    */
   lookupSecret(fleetsource: string): Promise<string | undefined>;
-  /** Asks for an immediate fetch; the caller coalesces with a run in progress. */
-  trigger(fleetsource: string): void;
+  /**
+   * Asks for an immediate fetch; the caller coalesces with a run in progress. Returns 'suspended'
+   * when the FleetSource has spec.suspend set and nothing will be fetched.
+   */
+  trigger(fleetsource: string): 'queued' | 'suspended' | void;
   metrics?: ControllerMetrics;
   logger?: Logger;
   maxBodyBytes?: number;
@@ -129,8 +132,12 @@ export function createWebhookHandler(opts: WebhookOptions): (req: IncomingMessag
       return finish(res, 409, 'replayed', 'this delivery was already received; replays are ignored', name);
     }
     for (const k of keys) replay.add(k);
+    if (opts.trigger(name) === 'suspended') {
+      // Authentic, but the FleetSource is suspended: say so instead of claiming a fetch is queued.
+      log?.info({ fleetsource: name, style: verdict.style, delivery }, 'webhook accepted, but the FleetSource is suspended: nothing fetched');
+      return finish(res, 200, 'suspended', `FleetSource ${name} is suspended (spec.suspend: true): nothing fetched; set it to false to resume`, name);
+    }
     log?.info({ fleetsource: name, style: verdict.style, delivery }, 'webhook accepted: fetching now');
-    opts.trigger(name);
     finish(res, 202, 'accepted', `fetch of FleetSource ${name} queued`, name);
   }
 
