@@ -19,6 +19,17 @@ export function isSlot(value: unknown): value is Slot {
 /** A slot's block device, either a path or a GPT partition label (resolved via /dev/disk/by-partlabel). */
 export type SlotDevice = { path: string } | { partLabel: string };
 
+/**
+ * Why a GPT partition label cannot name a slot, or undefined. udev names the by-partlabel link after
+ * the label with unsafe characters escaped, so a label never contains "/"; one that does (or is "." /
+ * "..") would resolve outside the label directory.
+ */
+export function partLabelProblem(label: string): string | undefined {
+  if (label === '') return 'is empty';
+  if (label.includes('/') || label.includes('\0') || label === '.' || label === '..') return 'is not a partition label (it must not contain "/" or be "." or "..")';
+  return undefined;
+}
+
 export interface HostConfig {
   /** Host root filesystem as the agent sees it (`/host` in the DaemonSet). Relative paths below resolve against it. */
   root: string;
@@ -96,6 +107,10 @@ export function createHost(config: HostConfig): Host {
     },
     async slotDevicePath(slot) {
       const dev = config.slotDevices[slot];
+      if ('partLabel' in dev) {
+        const problem = partLabelProblem(dev.partLabel);
+        if (problem) throw new Error(`slot ${slot} device not usable: partition label ${JSON.stringify(dev.partLabel)} ${problem}; check the agent's slot device configuration`);
+      }
       const p = 'path' in dev ? dev.path : path.join(config.partLabelDir, dev.partLabel);
       let real: string;
       try {

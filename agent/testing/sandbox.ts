@@ -151,6 +151,8 @@ export interface ImageServer {
   requests: Array<{ path: string; range: string | undefined; ifRange: string | undefined }>;
   /** Drop the connection after sending this many body bytes of the next full-body response, once. */
   dropNextAfter(bytes: number): void;
+  /** Slow mode: send response bodies at about this many bytes per second (undefined: full speed). Applies to responses started later. */
+  throttle(bytesPerSecond: number | undefined): void;
   close(): Promise<void>;
 }
 
@@ -158,6 +160,7 @@ export interface ImageServer {
 export async function startImageServer(dir: string, opts: { redirects?: Record<string, string> } = {}): Promise<ImageServer> {
   const requests: ImageServer['requests'] = [];
   let dropAfter: number | undefined;
+  let rate: number | undefined;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     requests.push({ path: url.pathname, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined });
@@ -188,7 +191,7 @@ export async function startImageServer(dir: string, opts: { redirects?: Record<s
     }
     const limit = dropAfter;
     dropAfter = undefined;
-    void sendFile(res, file, start, size, limit);
+    void sendFile(res, file, start, size, limit, rate);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
@@ -197,6 +200,9 @@ export async function startImageServer(dir: string, opts: { redirects?: Record<s
     requests,
     dropNextAfter(bytes) {
       dropAfter = bytes;
+    },
+    throttle(bytesPerSecond) {
+      rate = bytesPerSecond;
     },
     close: () =>
       new Promise((r) => {
@@ -211,8 +217,9 @@ export async function startImageServer(dir: string, opts: { redirects?: Record<s
  * the other is being sent): few syscalls and no fresh memory per chunk, so the image server is not the
  * bottleneck of the write bench. With `dropAfter`, the connection is cut after that many body bytes.
  */
-async function sendFile(res: http.ServerResponse, file: string, start: number, end: number, dropAfter: number | undefined): Promise<void> {
+async function sendFile(res: http.ServerResponse, file: string, start: number, end: number, dropAfter: number | undefined, rate?: number): Promise<void> {
   const closed = new Promise<void>((r) => res.once('close', () => r()));
+  if (rate !== undefined) return sendThrottled(res, file, start, end, rate, closed);
   const fh = await open(file, 'r');
   try {
     const bufs = [Buffer.allocUnsafeSlow(8 << 20), Buffer.allocUnsafeSlow(8 << 20)];
@@ -235,6 +242,31 @@ async function sendFile(res: http.ServerResponse, file: string, start: number, e
       flushed = new Promise<void>((r) => res.write(chunk, () => r()));
     }
     await Promise.race([flushed, closed]);
+    res.end();
+  } catch {
+    res.destroy();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Slow mode: 64 KiB slices, each sent when the elapsed time allows it at `rate` bytes per second. */
+async function sendThrottled(res: http.ServerResponse, file: string, start: number, end: number, rate: number, closed: Promise<void>): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(64 << 10);
+    const t0 = Date.now();
+    let sent = 0;
+    for (let pos = start; pos < end && !res.destroyed; ) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+      if (bytesRead <= 0) break;
+      const due = t0 + ((sent + bytesRead) / rate) * 1000;
+      if (due > Date.now()) await Promise.race([new Promise((r) => setTimeout(r, due - Date.now())), closed]);
+      if (res.destroyed) return;
+      await Promise.race([new Promise<void>((r) => res.write(Buffer.from(buf.subarray(0, bytesRead)), () => r())), closed]);
+      pos += bytesRead;
+      sent += bytesRead;
+    }
     res.end();
   } catch {
     res.destroy();

@@ -1,17 +1,21 @@
 // The node agent end to end: the real `osfleet agent` process, with its real ServiceAccount token
 // (bound to a pod on its node, so the RBAC and admission policy from deploy/ apply), against the
 // real apiserver, on a sandbox host: persist dir and GRUB env block in a temp dir, slots A and B on
-// loop devices, sysctls in a network namespace (the agent runs inside it with `ip netns exec`, so
+// loop devices named by partition label (a by-partlabel directory of symlinks under the sandbox root),
+// sysctls in a network namespace (the agent runs inside it with `ip netns exec`, so
 // its /proc/sys/net is the namespace's; the apiserver and the image server are forwarded into the
 // namespace's loopback over Unix sockets), and a reboot command that only records the request.
 // The test plays the controller (writes OSNode spec) and the machine (performs the reboot: kills the
 // agent, boots what GRUB would boot from the env block, starts the agent again), and checks what
-// the agent reports in OSNode status against what it did to the host.
+// the agent reports in OSNode status against what it did to the host. The agent runs with an
+// operator health check (`--health-check kubelet=exec:…`) whose outcome the test controls, so a new
+// slot can come up unhealthy.
 //
-// Wall time: 20-35 s after the test bed is up (4 agent starts under tsx dominate); printed at the end.
+// Wall time: 30-50 s after the test bed is up (6 agent starts under tsx and a 5 s throttled download
+// dominate); printed at the end.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Watch } from '@kubernetes/client-node';
@@ -66,8 +70,11 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
   let agent: Supervised | undefined;
   let boots = 0;
   const rebootLog = () => path.join(dir, 'reboot-requests');
+  /** While this file exists, the "kubelet" health check passes. */
+  const kubeletUp = () => path.join(dir, 'kubelet-up');
+  const kubeletCheck = () => path.join(dir, 'kubelet-check.sh');
   const v1 = { version: '1.0', bytes: randomBytes(4 * MiB) };
-  const v2 = { version: '2.0', bytes: randomBytes(6 * MiB) };
+  const v2 = { version: '2.0', bytes: randomBytes(10 * MiB) };
   const v3 = { version: '3.0', bytes: randomBytes(1 * MiB) };
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   let slotAHash: string;
@@ -85,9 +92,13 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
       '--persist', c.persistDir,
       '--grubenv', c.grubenvPath,
       '--cmdline', c.cmdlinePath,
-      '--slot-a', devices.A,
-      '--slot-b', devices.B,
+      '--slot-a', 'partlabel:osfleet-A',
+      '--slot-b', 'partlabel:osfleet-B',
+      '--partlabel-dir', path.join(dir, 'dev/disk/by-partlabel'),
       '--reboot-command', `/bin/sh ${path.join(dir, 'reboot.sh')}`,
+      '--health-check', `kubelet@3s=exec:/bin/sh ${kubeletCheck()}`,
+      '--health-check-attempts', '3',
+      '--health-check-interval', '300ms',
       '--log-level', 'debug',
     ]);
     boots++;
@@ -159,6 +170,10 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
 
   /** Every phase the status went through, as the watch saw it (a poll could miss a short one). */
   const phases: string[] = [];
+  /** Every Downloading status the watch saw. */
+  const downloading: Obj[] = [];
+  /** `phases` from the first occurrence of `p` on (a late event of the phase before may lead). */
+  const phasesFrom = (p: string) => (phases.includes(p) ? phases.slice(phases.indexOf(p)) : phases);
   let stopPhaseWatch: (() => void) | undefined;
 
   function configOf(sysctl: Record<string, string>, kernelArgs: { add: string[]; remove: string[] } = { add: [], remove: [] }): Obj {
@@ -207,6 +222,9 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
       cleanups.push(() => detachLoop(loop.device));
       devices[slot] = loop.device;
     }
+    // The slots as udev names GPT partitions: /dev/disk/by-partlabel/<label> → the device node.
+    mkdirSync(path.join(dir, 'dev/disk/by-partlabel'), { recursive: true });
+    for (const slot of ['A', 'B'] as const) symlinkSync(devices[slot], path.join(dir, 'dev/disk/by-partlabel', `osfleet-${slot}`));
     sandbox = createSandbox({ dir, slotDevices: devices, booted: 'A' });
     sandbox.boot(['osfleet.slot=A']);
     const fh = await open(devices.A, 'r+');
@@ -217,6 +235,8 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     slotAHash = await sha256OfFile(devices.A);
     writeFileSync(path.join(dir, 'reboot.sh'), `#!/bin/sh\necho "$(date +%s%3N)" >> ${rebootLog()}\n`);
     chmodSync(path.join(dir, 'reboot.sh'), 0o755);
+    writeFileSync(kubeletCheck(), `#!/bin/sh\ntest -e ${kubeletUp()} || { echo "kubelet is not running (no ${kubeletUp()})" >&2; exit 1; }\n`);
+    writeFileSync(kubeletUp(), '');
 
     // The image server (host loopback), and the network namespace the agent lives in.
     const imageDir = tempDir('osfleet-images-');
@@ -233,6 +253,7 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     const ctl = await new Watch(tb.kc).watch(OSNODES, { fieldSelector: `metadata.name=${node}` }, (_type, obj: Obj) => {
       const p = obj.status?.phase as string | undefined;
       if (p && phases[phases.length - 1] !== p) phases.push(p);
+      if (p === 'Downloading') downloading.push(obj.status);
     }, () => undefined);
     stopPhaseWatch = () => ctl.abort();
 
@@ -288,7 +309,7 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     expect(readFileSync(path.join(sandbox.config.persistDir, SYSCTL_FILE), 'utf8')).not.toContain('somaxconn');
   });
 
-  it('upgrades A → B: downloads into slot B only with stage, waits for reboot, and reports the new slot after the reboot', async () => {
+  it('upgrades A → B: downloads into slot B only with stage (progress in status), waits for reboot, verifies the new slot and reports it', async () => {
     const t = target(v2.version, v2.bytes, 'v2.img');
     await setSpec({ target: t, permit: permit('u0', { applySettings: true }) });
     let s = await statusWhen('waiting for stage permit', (s) => s.observedPermitToken === 'u0');
@@ -297,9 +318,24 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     expect(images.requests).toHaveLength(0);
 
     phases.length = 0;
+    downloading.length = 0;
+    images.throttle(2 * MiB); // 10 MiB in about 5 s: long enough for progress reports
     await setSpec({ permit: permit('u1', { stage: true, applySettings: true }) });
     s = await statusWhen('staged', (s) => s.observedPermitToken === 'u1');
+    images.throttle(undefined);
     expect(s.phase).toBe('Staged');
+    // While it streamed, status said how far it was, in bytes of the whole image.
+    const progress = downloading.filter((d) => d.download !== undefined);
+    expect(progress.length, JSON.stringify(downloading)).toBeGreaterThan(0);
+    for (const d of progress) {
+      expect(d.download.bytesTotal).toBe(v2.bytes.length);
+      expect(d.download.bytesDone).toBeGreaterThan(0);
+      expect(d.download.bytesDone).toBeLessThanOrEqual(v2.bytes.length);
+      expect(d.message).toMatch(/^Writing the new image: \d+ MiB of 10 MiB\.$/);
+    }
+    expect(progress.some((d) => d.download.bytesDone < v2.bytes.length), 'a report from the middle of the download').toBe(true);
+    const done = progress.map((d) => d.download.bytesDone as number);
+    expect([...done].sort((a, b) => a - b)).toEqual(done); // never backwards
     expect(s.conditions.find((c: Obj) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'WaitingForRebootPermit' });
     expect(phases.filter((p) => p !== 'Idle')).toEqual(['Downloading', 'Staged']);
     expect(s.slots.B).toEqual({ version: '2.0', sha256: sha(v2.bytes) });
@@ -309,11 +345,15 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     expect((await grubenv()).get('next_entry')).toBe('osfleet-B');
     expect(rebootRequests()).toBe(0);
 
+    phases.length = 0;
     await setSpec({ permit: permit('u2', { stage: true, applySettings: true, reboot: true }) });
     await statusWhen('rebooting', (s) => s.phase === 'Rebooting');
     const boot = await rebootWhenAsked(1);
     expect(boot.slot).toBe('B');
     s = await statusWhen('upgraded', (s) => s.bootedSlot === 'B' && s.phase === 'Done' && s.observedPermitToken === 'u2');
+    // On the new slot: health checks first (Verifying), permanent only after they passed (Done).
+    await until('the watch to see Done', async () => (phases.at(-1) === 'Done' ? true : undefined), { timeoutMs: 5000 });
+    expect(phasesFrom('Rebooting')).toEqual(['Rebooting', 'Verifying', 'Done']);
     expect(s.bootedVersion).toBe('2.0');
     expect(s.message).toMatch(/Running the target version 2.0 from slot B/);
     const env = await grubenv();
@@ -375,6 +415,44 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     expect(rebootRequests()).toBe(3);
   });
 
+  it('a new slot that fails its health checks is never made permanent: fallback reboot, RolledBack with the reason', async () => {
+    phases.length = 0;
+    await setSpec({ target: target(v3.version, v3.bytes, 'v3.img'), permit: permit('h1', { stage: true, applySettings: true, reboot: true }) });
+    await statusWhen('armed and rebooting', (s) => s.phase === 'Rebooting' && s.slots?.B?.version === '3.0');
+    expect((await grubenv()).get('next_entry')).toBe('osfleet-B');
+    rmSync(kubeletUp()); // the kubelet on the new system will not come up
+    try {
+      const intoB = await rebootWhenAsked(4);
+      expect(intoB.slot).toBe('B');
+      let s = await statusWhen('health check failed on B', (s) => s.bootedSlot === 'B' && s.phase === 'Rebooting');
+      const why = `kubelet: "/bin/sh ${kubeletCheck()}" exited with code 1: kubelet is not running (no ${kubeletUp()})`;
+      expect(s.message).toBe(`slot B (version 3.0) booted but failed its health checks (${why}); rebooting so GRUB falls back to slot A.`);
+      expect(s.conditions.find((c: Obj) => c.type === 'Ready')).toMatchObject({ reason: 'HealthCheckFailed' });
+      await until('the fallback reboot request', async () => (rebootRequests() >= 5 ? true : undefined), { timeoutMs: 30_000, onTimeout: diagnostics });
+      const env = await grubenv();
+      expect(env.get('saved_entry')).toBe('osfleet-A'); // never made permanent
+      expect(env.get('next_entry') ?? '').toBe(''); // and disarmed before the fallback reboot
+
+      const back = await rebootWhenAsked(5);
+      expect(back.slot).toBe('A');
+      s = await statusWhen('rolled back', (s) => s.bootedSlot === 'A' && s.phase === 'RolledBack' && s.observedPermitToken === 'h1');
+      expect(s.message).toBe(
+        `The node was set to boot slot B (version 3.0) once; it booted but failed its health checks (${why}), so GRUB fell back to slot A (version 1.0). Set a different target version to try again.`,
+      );
+      expect(s.conditions.find((c: Obj) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'FellBack' });
+      expect(s.bootedVersion).toBe('1.0');
+      expect(phasesFrom('Downloading')).toEqual(['Downloading', 'Rebooting', 'Verifying', 'Rebooting', 'RolledBack']);
+      expect((await grubenv()).get('saved_entry')).toBe('osfleet-A');
+      expect(await sha256OfFile(devices.A)).toBe(slotAHash);
+      // Sticky: the same target is not tried again, the node stays up on A.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(rebootRequests()).toBe(5);
+      expect((await osnode()).status.phase).toBe('RolledBack');
+    } finally {
+      writeFileSync(kubeletUp(), '');
+    }
+  });
+
   it('reports into a deleted and recreated OSNode', async () => {
     const old = await osnode();
     expect((await kubeRequest(tb.kc, 'DELETE', `${OSNODES}/${node}`)).status).toBe(200);
@@ -388,6 +466,7 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     const s = await statusWhen('status in the new object', (s) => s.phase === 'Idle' && s.bootedSlot === 'A');
     expect(s.bootedVersion).toBe('1.0');
     expect(s.observedPermitToken).toBeUndefined();
+    expect(s.slots).toEqual({ A: { version: '1.0', sha256: sha(v1.bytes) }, B: { version: '3.0', sha256: sha(v3.bytes) } });
   });
 
   it('stops cleanly on SIGTERM', async () => {
