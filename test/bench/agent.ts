@@ -106,6 +106,14 @@ function ddWrite(image: string, device: string): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
+/** The same download through a generic client: `curl URL | dd of=DEVICE conv=fsync` (no digest check). */
+function curlDdWrite(url: string, device: string): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('sh', ['-c', 'set -o pipefail 2>/dev/null; curl -sf "$1" | dd of="$2" bs=4M iflag=fullblock conv=fsync status=none', 'curl-dd', url, device], { stdio: 'pipe' });
+  if (r.status !== 0) throw new Error(`curl | dd failed: ${String(r.stderr)}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
 async function writeFigures(js: string): Promise<Figure[]> {
   const dir = tempDir('osfleet-bench-');
   const loops: string[] = [];
@@ -123,9 +131,14 @@ async function writeFigures(js: string): Promise<Figure[]> {
     loops.push(a, b);
     const dd: number[] = [];
     const ours: number[] = [];
+    // A baseline that pays for the network as we do: the same server, read by curl.
+    const haveCurl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
+    if (!haveCurl) console.error('agent bench: no curl on PATH; skipping agent.write_ratio_to_curl_dd');
+    const curlDd: number[] = [];
     for (let i = 0; i < 5; i++) {
       dd.push(ddWrite(path.join(www, 'bench.img'), b));
       ours.push((await ourWrite(js, { A: a, B: b }, `${server.url}/bench.img`, sha, size)).elapsedMs);
+      if (haveCurl) curlDd.push(curlDdWrite(`${server.url}/bench.img`, b));
     }
     rmSync(path.join(www, 'bench.img'));
     detachLoop(b);
@@ -139,6 +152,7 @@ async function writeFigures(js: string): Promise<Figure[]> {
     const rss = await ourWrite(js, { A: a, B: b4 }, `${server.url}/big.img`, zerosSha(big), big);
     return [
       { name: 'agent.write_ratio_to_dd', value: round(Math.min(...dd) / Math.min(...ours)), unit: 'ratio' },
+      ...(curlDd.length ? [{ name: 'agent.write_ratio_to_curl_dd', value: round(Math.min(...curlDd) / Math.min(...ours)), unit: 'ratio' }] : []),
       { name: 'agent.write_rss_mb', value: round(rss.maxRssMb, 1), unit: 'MiB' },
       { name: 'agent.write_mib_per_s', value: round(size / MiB / (Math.min(...ours) / 1000), 0), unit: 'MiB/s' },
       { name: 'agent.dd_mib_per_s', value: round(size / MiB / (Math.min(...dd) / 1000), 0), unit: 'MiB/s' },
