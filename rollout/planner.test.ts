@@ -360,6 +360,28 @@ describe('planner properties', () => {
         const batchOf = new Map<string, number>();
         assignBatches(fleet, [p])[0]!.batches.forEach((b) => b.nodes.forEach((n) => batchOf.set(n, b.index)));
         const cordonedInWindow = new Set<string>();
+        const batches = assignBatches(fleet, [p])[0]!.batches.filter((b) => b.nodes.length > 0);
+        // Zone spread: in the rollout order, no zone gets two nodes ahead of another that still has nodes.
+        if (s.zones > 1) {
+          const order = batches.flatMap((b) => b.nodes);
+          const zoneOf = (n: string) => fleet.nodes.find((x) => x.name === n)!.labels['topology.kubernetes.io/zone']!;
+          const left = new Map<string, number>();
+          for (const n of order) left.set(zoneOf(n), (left.get(zoneOf(n)) ?? 0) + 1);
+          const taken = new Map<string, number>([...left.keys()].map((z) => [z, 0]));
+          for (const n of order) {
+            const z = zoneOf(n);
+            const behind = [...taken].filter(([oz, c]) => oz !== z && (left.get(oz) ?? 0) > c).map(([, c]) => c);
+            if (behind.length) expect(taken.get(z)!).toBeLessThanOrEqual(Math.min(...behind));
+            taken.set(z, taken.get(z)! + 1);
+          }
+        }
+        // Soak: when the test first sees a batch finished (each node updated, or failed).
+        const target = () => p.target.version;
+        const finishedNode = (n: FleetNode) =>
+          n.osnode?.status.phase === 'Failed' ||
+          (n.osnode?.status.bootedVersion === target() && n.osnode?.status.appliedConfigHash === n.desiredConfig?.hash && (n.ready || !n.cordonedByUs));
+        const doneAt = new Map<number, number>();
+        const everCordoned = new Set<string>();
         let lastBatch = 0;
         let now = s.start;
         for (let step = 0; step < 120; step++) {
@@ -367,6 +389,17 @@ describe('planner properties', () => {
           for (const n of fleet.nodes) {
             if (!n.cordonedByUs && random() < s.flapRate) n.ready = !n.ready;
           }
+          // Kernel-argument changes take effect only through a drain and a reboot.
+          if (s.kind === 'rebootSettings') {
+            for (const n of fleet.nodes) {
+              const st = n.osnode?.status;
+              const inEffect = st?.phase !== 'Failed' && st?.appliedConfigHash === n.desiredConfig?.hash && (st?.pendingReboot?.length ?? 0) === 0;
+              if (inEffect) expect(everCordoned.has(n.name), `${n.name}: kernel args in effect without a drain`).toBe(true);
+            }
+          }
+          batches.forEach((b, i) => {
+            if (!doneAt.has(i) && b.nodes.every((n) => finishedNode(fleet.nodes.find((x) => x.name === n)!))) doneAt.set(i, now);
+          });
           const r = plan(fleet, [p], now);
           const status = r.policyStatus[0]!;
           const open = isOpen(p.maintenanceWindows, p.denyWindows, now);
@@ -380,6 +413,13 @@ describe('planner properties', () => {
             if (a.type === 'cordon') {
               expect(open).toBe(true);
               cordonedInWindow.add(a.node);
+              everCordoned.add(a.node);
+              // A later batch starts only after the one before it finished and soaked.
+              const bi = batches.findIndex((b) => b.nodes.includes(a.node));
+              if (bi > 0) {
+                expect(doneAt.has(bi - 1), `batch ${bi} started before batch ${bi - 1} finished`).toBe(true);
+                expect(now - doneAt.get(bi - 1)!).toBeGreaterThanOrEqual(s.soakMs);
+              }
             }
             if (a.type === 'drain') expect(open || cordonedInWindow.has(a.node)).toBe(true);
             if (a.type === 'grant' && a.permit.reboot && !node.osnode?.spec.permit?.reboot) {
@@ -388,6 +428,7 @@ describe('planner properties', () => {
             if (a.type === 'grant' && a.permit.stage && !node.osnode?.spec.permit?.stage) expect(open || s.stageOutsideWindows).toBe(true);
             // Live settings never drain or reboot.
             if (s.kind === 'liveSettings') expect(a.type === 'cordon' || (a.type === 'grant' && a.permit.reboot)).toBe(false);
+
             if (s.kind === 'rollback' && a.type === 'grant') expect(a.permit.stage).toBe(false);
             // Batches in order: a node starts only in the current batch or an earlier one.
             if (a.type === 'setTarget' && node.osnode?.status.bootedVersion !== p.target.version) {
