@@ -151,10 +151,12 @@ async function compileChild(repoRoot: string): Promise<string> {
 
 async function measureChild(kubeconfig: string, expect: number, repoRoot: string): Promise<ChildResult> {
   const compiled = await compileChild(repoRoot);
+  const { imageNodeFlags, workloadEnv } = await import('../harness/dockerfile.js');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', compiled], {
+    // Node as the controller image runs it: its ENTRYPOINT's Node options and the Deployment's env.
+    const child = spawn(process.execPath, ['--expose-gc', ...imageNodeFlags('controller'), compiled], {
       cwd: repoRoot,
-      env: { ...process.env, OSFLEET_ROLLOUT_RSS_CHILD: '1', OSFLEET_BENCH_KUBECONFIG: kubeconfig, OSFLEET_BENCH_EXPECT: String(expect) },
+      env: { ...process.env, ...workloadEnv('controller'), OSFLEET_ROLLOUT_RSS_CHILD: '1', OSFLEET_BENCH_KUBECONFIG: kubeconfig, OSFLEET_BENCH_EXPECT: String(expect) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';

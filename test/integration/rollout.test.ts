@@ -357,7 +357,9 @@ describe('rollout executor on the real apiserver', () => {
 
     const dir = mkdtempSync(join(tmpdir(), 'osfleet-kill9-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    // The same identity each time, as a container restarted in its pod: it takes its own Lease back at once.
+    // The same identity each time keeps the test fast: the next process takes the Lease back at once
+    // instead of waiting for it to expire (deployed replicas get a new identity per start; the
+    // leader-election tests in sync.test.ts cover the takeover after a kill -9).
     const run = (): Promise<ControllerProcess> =>
       startControllerProcess({
         kubeconfig: tb.cluster.kubeconfig,

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { imageNodeFlags } from '../harness/dockerfile.js';
 
 const run = promisify(execFile);
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -88,7 +89,8 @@ describe('image entrypoints from a production-only install', () => {
 
   for (const cmd of ['controller', 'agent']) {
     it(`\`node bin/osfleet.js ${cmd} --help\` (${cmd}.Dockerfile ENTRYPOINT) exits 0 with its usage`, async () => {
-      const r = await exec(process.execPath, ['bin/osfleet.js', cmd, '--help'], app, 30_000);
+      // With the image's own Node options, so a flag this Node does not know fails here.
+      const r = await exec(process.execPath, [...imageNodeFlags(cmd as 'controller' | 'agent'), 'bin/osfleet.js', cmd, '--help'], app, 30_000);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`usage: osfleet ${cmd}`));
     });

@@ -411,7 +411,11 @@ describe('container build files', () => {
         const entry = final.lines.find((l) => l.startsWith('ENTRYPOINT '))!;
         const argv = JSON.parse(entry.slice('ENTRYPOINT '.length)) as string[];
         expect(argv[0]).toMatch(/(^|\/)node$/);
-        expect(argv.slice(1)).toEqual(['/app/bin/osfleet.js', sub]);
+        // Node options (V8 flags) may come before the script; the controller trades speed for memory.
+        const script = argv.indexOf('/app/bin/osfleet.js');
+        expect(argv.slice(script)).toEqual(['/app/bin/osfleet.js', sub]);
+        expect(argv.slice(1, script).every((a) => a.startsWith('--'))).toBe(true);
+        if (sub === 'controller') expect(argv.slice(1, script)).toEqual(['--optimize-for-size']);
       });
 
       it('ships package.json, the production node_modules, bin/ and dist/', () => {
