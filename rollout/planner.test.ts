@@ -98,6 +98,33 @@ describe('planner: batches, canary, soak, maxUnavailable', () => {
     expect(s.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'RolloutComplete' });
   });
 
+  it('holds the next batch while a rebooted node fails its health gate (NotReady, or its checked pods not Ready)', () => {
+    const fleet = initialFleet(nodes(4));
+    const p = policy({}, { batches: [1, '100%'], maxUnavailable: 2 });
+    const at = t('2026-06-10T02:00Z');
+    const canary = fleet.nodes[0]!;
+    // GIVEN the canary has rebooted into the new version, but its gate does not pass: the executor
+    // reports such a node as not ready to the planner.
+    for (let i = 0; i < 50 && canary.osnode?.status.bootedVersion !== NEW; i++) {
+      const r = plan(fleet, [p], at);
+      p.memory = r.policyStatus[0]!.memory;
+      applyInstantly(fleet, r.actions, () => NEW);
+    }
+    expect(canary.osnode?.status.bootedVersion).toBe(NEW);
+    canary.ready = false;
+    // WHEN the planner runs again, and again an hour later
+    const held = [...settle(fleet, [p], at + MIN), ...settle(fleet, [p], at + 60 * MIN)];
+    // THEN the canary stays cordoned and no node of the next batch starts
+    expect(of(held, 'uncordon')).toEqual([]);
+    expect(of(held, 'cordon')).toEqual([]);
+    expect(canary.cordonedByUs).toBe(true);
+    // AND once the gate passes, the canary is uncordoned and the next batch goes.
+    canary.ready = true;
+    const next = settle(fleet, [p], at + 61 * MIN);
+    expect(of(next, 'uncordon')).toContain(canary.name);
+    expect(of(next, 'cordon').length).toBeGreaterThan(0);
+  });
+
   it('reboots nodes in the planned order: a node staged early does not overtake an earlier one still downloading', () => {
     const fleet = initialFleet(nodes(3));
     const p = policy({}, { batches: ['100%'], maxUnavailable: 1 });

@@ -286,18 +286,21 @@ describe('rollout executor on the real apiserver', () => {
     expect(condition(done.status, 'Paused')?.status).toBe('False');
   });
 
-  it('survives being killed at 10 random points: invariants hold and the rollout completes', async () => {
+  /**
+   * 12 nodes with a pod each, agents that record a reboot of a node the controller did not cordon,
+   * and an OS rolling out [1, 50%, 100%] with maxUnavailable 2: the ground of the two kill tests.
+   */
+  async function killScenario(nsPrefix: string, agentDelayMs: number) {
     const f = await fleet(12);
-    const ns = await tb.createNamespace('kill');
+    const ns = await tb.createNamespace(nsPrefix);
     cleanups.push(() => deleteQuietly(client, `/api/v1/namespaces/${ns}`));
     const kubelet = new SimKubelet(tb.kc, ns);
     cleanups.push(() => kubelet.stop());
     await kubelet.start();
     for (const node of f.names) await tb.createPodOnNode({ namespace: ns, name: `w-${node}`, node, labels: { app: 'w' } });
-    // An agent checks, when it is allowed to reboot, that the controller cordoned its node first.
     const violations: string[] = [];
     const a = await agents(f, {
-      delayMs: 120,
+      delayMs: agentDelayMs,
       onReboot: (node) => {
         if (f.observer.node(node)?.spec.unschedulable !== true) violations.push(`${node} rebooted while schedulable`);
       },
@@ -305,56 +308,47 @@ describe('rollout executor on the real apiserver', () => {
     const osName = `os-${f.id}`;
     await createOS(client, osName, osSpec(f.label, { strategy: { batches: [1, '50%', '100%'], maxUnavailable: 2, failureBudget: 1 } }));
     cleanups.push(() => deleteQuietly(client, `${OSES}/${osName}`));
+    const midway = async () => condition((await readOS(client, osName)).status, 'Ready')?.status !== 'True';
+    /** Waits for the rollout to finish, then checks that no restart broke an invariant. */
+    const completes = async (onTimeout: () => string = () => '') => {
+      const done = await waitFor('the rollout to complete after the restarts', async () => {
+        const os = await readOS(client, osName);
+        return condition(os.status, 'Ready')?.status === 'True' ? os : undefined;
+      }, 120_000, 250).catch((err: Error) => {
+        throw new Error(`${err.message}\n${onTimeout()}`);
+      });
+      expect(done.status?.counts).toEqual({ total: 12, updated: 12, inProgress: 0, pending: 0, failed: 0 });
+      expect(f.observer.maxUnavailable).toBeLessThanOrEqual(2);
+      expect(f.observer.maxCordonedByUs).toBeLessThanOrEqual(2);
+      expect(violations).toEqual([]);
+      for (const n of f.names) {
+        expect(f.observer.node(n)?.spec.unschedulable ?? false).toBe(false);
+        // Each node rebooted exactly once: no restart re-granted a reboot it had already used.
+        expect(a.reboots.get(n)).toBe(1);
+      }
+    };
+    return { f, ns, midway, completes };
+  }
 
-    let kills = 0;
+  it('survives being stopped at 10 random points: invariants hold and the rollout completes', async () => {
+    const { f, midway, completes } = await killScenario('kill', 120);
     let killedMidway = 0;
-    let h: RolloutHandle | undefined;
     const registry = new Registry();
-    while (kills < 10) {
-      h = startRollout({ kubeConfig: tb.kc, clock: systemClock, logger: quietLog, registry });
+    for (let kills = 0; kills < 10; kills++) {
+      const h = startRollout({ kubeConfig: tb.kc, clock: systemClock, logger: quietLog, registry });
       await h.ready;
       await new Promise((r) => setTimeout(r, 50 + Math.random() * 500));
       await h.stop();
-      kills++;
-      if (condition((await readOS(client, osName)).status, 'Ready')?.status !== 'True') killedMidway++;
+      if (await midway()) killedMidway++;
       expect(f.observer.maxUnavailable).toBeLessThanOrEqual(2);
     }
     expect(killedMidway).toBeGreaterThanOrEqual(5);
-    h = start(systemClock, registry);
-    const done = await waitFor('the rollout to complete after the restarts', async () => {
-      const os = await readOS(client, osName);
-      return condition(os.status, 'Ready')?.status === 'True' ? os : undefined;
-    }, 120_000, 250);
-    expect(done.status?.counts).toEqual({ total: 12, updated: 12, inProgress: 0, pending: 0, failed: 0 });
-    expect(f.observer.maxUnavailable).toBeLessThanOrEqual(2);
-    expect(f.observer.maxCordonedByUs).toBeLessThanOrEqual(2);
-    expect(violations).toEqual([]);
-    for (const n of f.names) {
-      expect(f.observer.node(n)?.spec.unschedulable ?? false).toBe(false);
-      // Each node rebooted exactly once: no restart made a node reboot twice.
-      expect(a.reboots.get(n)).toBe(1);
-    }
+    start(systemClock, registry);
+    await completes();
   });
 
   it('survives SIGKILL of the controller process at 10 random points (mid-pass, mid-write): invariants hold and the rollout completes', async () => {
-    const f = await fleet(12);
-    const ns = await tb.createNamespace('kill9');
-    cleanups.push(() => deleteQuietly(client, `/api/v1/namespaces/${ns}`));
-    const kubelet = new SimKubelet(tb.kc, ns);
-    cleanups.push(() => kubelet.stop());
-    await kubelet.start();
-    for (const node of f.names) await tb.createPodOnNode({ namespace: ns, name: `w-${node}`, node, labels: { app: 'w' } });
-    const violations: string[] = [];
-    const a = await agents(f, {
-      delayMs: 300,
-      onReboot: (node) => {
-        if (f.observer.node(node)?.spec.unschedulable !== true) violations.push(`${node} rebooted while schedulable`);
-      },
-    });
-    const osName = `os-${f.id}`;
-    await createOS(client, osName, osSpec(f.label, { strategy: { batches: [1, '50%', '100%'], maxUnavailable: 2, failureBudget: 1 } }));
-    cleanups.push(() => deleteQuietly(client, `${OSES}/${osName}`));
-
+    const { f, ns, midway, completes } = await killScenario('kill9', 300);
     const dir = mkdtempSync(join(tmpdir(), 'osfleet-kill9-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     // The same identity each time keeps the test fast: the next process takes the Lease back at once
@@ -382,27 +376,13 @@ describe('rollout executor on the real apiserver', () => {
       lifetimes.push(lifetime);
       await new Promise((r) => setTimeout(r, lifetime));
       await c.kill9(); // no shutdown hook runs: whatever write was in flight is cut where it was
-      if (condition((await readOS(client, osName)).status, 'Ready')?.status !== 'True') killedMidway++;
+      if (await midway()) killedMidway++;
       expect(f.observer.maxUnavailable, `after kill ${kills + 1} (lifetimes ${lifetimes.join(', ')} ms)`).toBeLessThanOrEqual(2);
     }
     expect(killedMidway, `lifetimes ${lifetimes.join(', ')} ms`).toBeGreaterThanOrEqual(5);
     const last = await run();
     cleanups.push(async () => void (await last.stop()));
-    const done = await waitFor('the rollout to complete after the SIGKILLs', async () => {
-      const os = await readOS(client, osName);
-      return condition(os.status, 'Ready')?.status === 'True' ? os : undefined;
-    }, 120_000, 250).catch((err: Error) => {
-      throw new Error(`${err.message}\n--- controller log\n${last.logTail(60)}`);
-    });
-    expect(done.status?.counts).toEqual({ total: 12, updated: 12, inProgress: 0, pending: 0, failed: 0 });
-    expect(f.observer.maxUnavailable).toBeLessThanOrEqual(2);
-    expect(f.observer.maxCordonedByUs).toBeLessThanOrEqual(2);
-    expect(violations).toEqual([]);
-    for (const n of f.names) {
-      expect(f.observer.node(n)?.spec.unschedulable ?? false).toBe(false);
-      // A node rebooted exactly once: no restart re-granted a reboot it had already used.
-      expect(a.reboots.get(n)).toBe(1);
-    }
+    await completes(() => `--- controller log\n${last.logTail(60)}`);
   });
 
   it('leaves a node selected by two OS objects alone and reports the conflict on both and on the OSNode', async () => {

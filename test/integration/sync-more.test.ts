@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRepo, GitServer, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
+import { policyDoc, settingsDoc, versionDoc } from './sync-fixtures.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
 
 const G = { group: 'osfleet.dev', version: 'v1alpha1' };
@@ -34,40 +35,6 @@ const extraDirs: string[] = [];
 
 type Obj = KubernetesObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
 type Cond = { type: string; status: string; reason: string; message: string };
-
-const versionDoc = (s: string, v: string) => `apiVersion: osfleet.dev/v1alpha1
-kind: OSVersion
-metadata:
-  name: ${s}-v${v.replace('.', '-')}
-spec:
-  version: "${v}"
-  image:
-    url: https://images.example.com/os/${v}/root.img
-    sha256: e4bbe57d6e56e2c8f3552478bdd17df1c11de1635ae5f729e486fee177e940f0
-    size: 1000
-`;
-const policyDoc = (s: string, v: string) => `apiVersion: osfleet.dev/v1alpha1
-kind: RolloutPolicy
-metadata:
-  name: ${s}-workers
-spec:
-  nodeSelector:
-    matchLabels:
-      pool: ${s}
-  osVersion: ${s}-v${v.replace('.', '-')}
-  maintenanceWindows:
-    - {schedule: "0 2 * * *", duration: 3h, timeZone: Europe/Berlin}
-`;
-const settingsDoc = (s: string, name: string, somaxconn: string) => `apiVersion: osfleet.dev/v1alpha1
-kind: NodeSettings
-metadata:
-  name: ${s}-${name}
-spec:
-  nodeSelector: {}
-  priority: 0
-  sysctl:
-    net.core.somaxconn: "${somaxconn}"
-`;
 
 interface Scenario {
   /** Prefix of every object name, also the repository name. */

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
+import { policyDoc as policyDocFor, settingsDoc as settingsDocFor, versionDoc as versionDocFor } from './sync-fixtures.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
 
 const G = { group: 'osfleet.dev', version: 'v1alpha1' };
@@ -26,39 +27,9 @@ const controllers: ControllerProcess[] = [];
 
 type Obj = KubernetesObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
 
-const versionDoc = (v: string) => `apiVersion: osfleet.dev/v1alpha1
-kind: OSVersion
-metadata:
-  name: ${p}-v${v.replace('.', '-')}
-spec:
-  version: "${v}"
-  image:
-    url: https://images.example.com/os/${v}/root.img
-    sha256: e4bbe57d6e56e2c8f3552478bdd17df1c11de1635ae5f729e486fee177e940f0
-    size: 1000
-`;
-const policyDoc = (v: string) => `apiVersion: osfleet.dev/v1alpha1
-kind: RolloutPolicy
-metadata:
-  name: ${p}-workers
-spec:
-  nodeSelector:
-    matchLabels:
-      pool: ${p}
-  osVersion: ${p}-v${v.replace('.', '-')}
-  maintenanceWindows:
-    - {schedule: "0 2 * * *", duration: 3h, timeZone: Europe/Berlin}
-`;
-const settingsDoc = (name: string, somaxconn: string) => `apiVersion: osfleet.dev/v1alpha1
-kind: NodeSettings
-metadata:
-  name: ${p}-${name}
-spec:
-  nodeSelector: {}
-  priority: 0
-  sysctl:
-    net.core.somaxconn: "${somaxconn}"
-`;
+const versionDoc = (v: string) => versionDocFor(p, v);
+const policyDoc = (v: string) => policyDocFor(p, v);
+const settingsDoc = (name: string, somaxconn: string) => settingsDocFor(p, name, somaxconn);
 const gpuDoc = () => `apiVersion: osfleet.dev/v1alpha1
 kind: NodeSettings
 metadata:
