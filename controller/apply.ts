@@ -163,7 +163,25 @@ export class Applier {
       const ref = refOf(desired);
       wanted.add(refKey(ref));
       result.inventory.push(ref);
-      const current = live.get(ref);
+      let current = live.get(ref);
+      if (!current) {
+        // Not among the objects osfleet labels (the cache holds no others): if it exists anyway, it is
+        // someone else's, and osfleet never takes over an object it did not create.
+        const existing = await this.readLive(ref);
+        if (existing && existing.metadata?.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY_VALUE) {
+          result.inventory.pop();
+          result.conflicts.push({
+            object: ref,
+            managers: [],
+            fields: [],
+            message:
+              `${formatRef(ref)} already exists and is not managed by osfleet (no ${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE} label); ` +
+              'osfleet never takes over an object it did not create: delete it so osfleet can create it, or rename the document',
+          });
+          continue;
+        }
+        current = existing;
+      }
       const owner = current?.metadata?.labels?.[LABEL_FLEETSOURCE];
       if (current && owner && owner !== opts.fleetsource && current.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_VALUE) {
         result.inventory.pop();
@@ -193,6 +211,16 @@ export class Applier {
     }
     this.opts.metrics?.objectsPruned.inc({ fleetsource: opts.fleetsource }, result.pruned.length);
     return result;
+  }
+
+  /** The live object, or undefined when there is none. */
+  private async readLive(ref: InventoryEntry): Promise<KubernetesObject | undefined> {
+    try {
+      return await this.api.read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name } });
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw new ApplyError(ref, `reading ${formatRef(ref)} before applying it failed: ${apiMessage(err)}`, { cause: err });
+    }
   }
 
   /** Server-side apply; returns conflict details instead of throwing when another manager owns fields. */

@@ -30,6 +30,8 @@ let logDir: string;
 let ctl: ControllerProcess;
 const controllers: ControllerProcess[] = [];
 const scenarios: Scenario[] = [];
+/** OSConfigs a test created by hand (not osfleet's), removed at the end. */
+const handMade: string[] = [];
 /** Cache dirs of restarted controllers, removed at the end. */
 const extraDirs: string[] = [];
 
@@ -156,6 +158,7 @@ afterAll(async () => {
     }
     await sc.repo.remove();
   }
+  for (const name of handMade) await custom.deleteClusterCustomObject({ ...G, plural: 'osconfigs', name }).catch(() => undefined);
   await server?.stop();
   for (const d of [cacheDir, ...extraDirs]) if (d) fs.rmSync(d, { recursive: true, force: true });
   if (process.env.OSFLEET_KEEP_LOGS) process.stderr.write(`controller logs kept in ${logDir}\n`);
@@ -313,6 +316,29 @@ describe('git → cluster sync, continued', () => {
     expect((forced?.spec?.osVersion as { version: string }).version).toBe('2.0');
     expect(ownsVersion(forced)).toBe(false);
     expect(cond(await fleet(sc), 'Applied')?.reason).toBe('Succeeded');
+  });
+
+  it('never takes over an existing object it did not create: Conflict naming it, the object untouched, the rest applied', async () => {
+    const s = `${p}-adopt`;
+    // Someone created an OSConfig by hand under the name a document of the repository renders to.
+    const theirs = { apiVersion: 'osfleet.dev/v1alpha1', kind: 'OSConfig', metadata: { name: `${s}-base` }, spec: { nodeSelector: {}, priority: 5, sysctl: { 'vm.swappiness': '1' }, kernelArgs: { add: [], remove: [] } } };
+    await custom.createClusterCustomObject({ ...G, plural: 'osconfigs', body: theirs });
+    handMade.push(`${s}-base`);
+    const before = await getObj('osconfigs', `${s}-base`);
+
+    const sc = await scenario('adopt', (x) => ({ 'base.yaml': settingsDoc(x, 'base', '4096'), 'versions.yaml': versionDoc(x, '1.0'), 'policy.yaml': policyDoc(x, '1.0') }));
+    const head = await sc.repo.head();
+    const f = await waitFor(sc, 'Applied=False Conflict', (o) => cond(o, 'Applied')?.reason === 'Conflict' && o.status?.lastAttemptedRevision === `main@sha1:${head}`);
+    expect(cond(f, 'Ready')).toMatchObject({ status: 'False', reason: 'Conflict' });
+    expect(cond(f, 'Applied')!.message).toContain(`OSConfig/${s}-base already exists and is not managed by osfleet`);
+    // The hand-made object: same resourceVersion, no osfleet labels, its own spec.
+    const after = await getObj('osconfigs', `${s}-base`);
+    expect(after?.metadata?.resourceVersion).toBe(before?.metadata?.resourceVersion);
+    expect(after?.metadata?.labels ?? {}).toEqual({});
+    expect(after?.spec?.priority).toBe(5);
+    // The other objects are applied, and the one osfleet did not create is not in its inventory.
+    expect(await osVersion(`${s}-workers`)).toBe('1.0');
+    expect((f.status?.inventory as Array<{ name: string }>).map((e) => e.name)).toEqual([`${s}-workers`]);
   });
 
   it('after a controller restart, objects of the previous process inventory are pruned when the next revision drops them', async () => {
