@@ -106,11 +106,17 @@ function ddWrite(image: string, device: string): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-/** The same download through a generic client: `curl URL | dd of=DEVICE conv=fsync` (no digest check). */
-function curlDdWrite(url: string, device: string): number {
+/**
+ * The same download through a generic client: `curl URL | dd of=DEVICE conv=fsync` (no digest check).
+ * Asynchronous: the image server runs in this process and must keep answering.
+ */
+async function curlDdWrite(url: string, device: string): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('sh', ['-c', 'set -o pipefail 2>/dev/null; curl -sf "$1" | dd of="$2" bs=4M iflag=fullblock conv=fsync status=none', 'curl-dd', url, device], { stdio: 'pipe' });
-  if (r.status !== 0) throw new Error(`curl | dd failed: ${String(r.stderr)}`);
+  const child = spawn('bash', ['-c', 'set -o pipefail; curl -sSf "$1" | dd of="$2" bs=4M iflag=fullblock conv=fsync status=none', 'curl-dd', url, device], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  if (code !== 0) throw new Error(`curl | dd failed (exit ${code}): ${stderr}`);
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
@@ -138,7 +144,7 @@ async function writeFigures(js: string): Promise<Figure[]> {
     for (let i = 0; i < 5; i++) {
       dd.push(ddWrite(path.join(www, 'bench.img'), b));
       ours.push((await ourWrite(js, { A: a, B: b }, `${server.url}/bench.img`, sha, size)).elapsedMs);
-      if (haveCurl) curlDd.push(curlDdWrite(`${server.url}/bench.img`, b));
+      if (haveCurl) curlDd.push(await curlDdWrite(`${server.url}/bench.img`, b));
     }
     rmSync(path.join(www, 'bench.img'));
     detachLoop(b);

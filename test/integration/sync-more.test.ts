@@ -339,6 +339,10 @@ describe('git → cluster sync, continued', () => {
     // The other objects are applied, and the one osfleet did not create is not in its inventory.
     expect(await osVersion(`${s}-workers`)).toBe('1.0');
     expect((f.status?.inventory as Array<{ name: string }>).map((e) => e.name)).toEqual([`${s}-workers`]);
+    // Metrics say the same: one object written, a Conflict counted, no revision applied.
+    expect(await ctl.metric('osfleet_objects_applied_total', { fleetsource: sc.fsName })).toBe(1);
+    expect(await ctl.metric('osfleet_reconcile_errors_total', { fleetsource: sc.fsName, reason: 'Conflict' })).toBeGreaterThanOrEqual(1);
+    expect(await ctl.metric('osfleet_applied_revision_info', { fleetsource: sc.fsName })).toBe(0);
   });
 
   it('after a controller restart, objects of the previous process inventory are pruned when the next revision drops them', async () => {
@@ -360,5 +364,8 @@ describe('git → cluster sync, continued', () => {
     expect((await getObj('osconfigs', `${sc.s}-keep`))?.metadata?.resourceVersion).toBe(keepRV);
     expect((f2.status?.inventory as Array<{ name: string }>).map((e) => e.name)).toEqual([`${sc.s}-keep`]);
     expect(await ctl.metric('osfleet_objects_pruned_total', { fleetsource: sc.fsName })).toBe(1);
+    // The info metric names exactly the applied revision.
+    expect(await ctl.metric('osfleet_applied_revision_info', { fleetsource: sc.fsName, revision: `main@sha1:${c2}` })).toBe(1);
+    expect(await ctl.metric('osfleet_applied_revision_info', { fleetsource: sc.fsName })).toBe(1);
   });
 });
