@@ -51,12 +51,17 @@ export async function startControllerProcess(opts: {
   compiled?: boolean;
   /** Test-only injected rollout clock: a file holding an ISO 8601 instant (`--clock-file`). */
   clockFile?: string;
+  /** Options for `node` itself (e.g. the image's --optimize-for-size), placed before the script. */
+  nodeOptions?: string[];
+  /** Extra environment (e.g. the Deployment's MALLOC_ARENA_MAX). */
+  env?: Record<string, string>;
 }): Promise<ControllerProcess> {
   const [metricsPort, healthPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
   const logFile = path.join(opts.logDir, `controller-${opts.identity}.log`);
   const out = fs.openSync(logFile, 'a');
   const entry = opts.compiled ? [path.join(repoRoot, 'dist/controller/main.js')] : ['--import', 'tsx', path.join(repoRoot, 'controller/main.ts')];
   const args = [
+    ...(opts.nodeOptions ?? []),
     ...entry,
     '--kubeconfig',
     opts.kubeconfig,
@@ -82,7 +87,7 @@ export async function startControllerProcess(opts: {
     ...(opts.retryPeriod ? ['--retry-period', opts.retryPeriod] : []),
     ...(opts.clockFile ? ['--clock-file', opts.clockFile] : []),
   ];
-  const proc = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', out, out], env: { ...process.env, KUBECONFIG: '' } });
+  const proc = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', out, out], env: { ...process.env, ...opts.env, KUBECONFIG: '' } });
   fs.closeSync(out);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const healthUrl = `http://127.0.0.1:${healthPort}`;

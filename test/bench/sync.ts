@@ -10,6 +10,7 @@ import { ensureK8sBinaries, repoRoot } from '../harness/binaries.js';
 import { Cluster } from '../harness/cluster.js';
 import { hubSignature256 } from '../harness/git-server.js';
 import { loadKubeconfig } from '../harness/kubeconfig.js';
+import { imageNodeFlags, workloadEnv } from '../harness/dockerfile.js';
 import { GiveUp, rssKiB, until } from '../harness/processes.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
 import { startGitServer, WorkRepo } from '../../controller/testing/git-http-server.js';
@@ -98,7 +99,18 @@ export async function run(): Promise<Figure[]> {
     // tsc emits even with type errors elsewhere; only a missing entry point stops the bench.
     spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json')], { stdio: 'inherit' });
     if (!fs.existsSync(path.join(repoRoot, 'dist/controller/main.js'))) throw new Error('tsc -p tsconfig.build.json did not produce dist/controller/main.js');
-    ctl = await startControllerProcess({ kubeconfig: cluster.info.kubeconfig, namespace: ns, cacheDir: path.join(tmp, 'cache'), identity: 'bench', logDir: tmp, logLevel: 'info', compiled: true });
+    // Node started as the image starts it: the ENTRYPOINT's Node options and the Deployment's env.
+    ctl = await startControllerProcess({
+      kubeconfig: cluster.info.kubeconfig,
+      namespace: ns,
+      cacheDir: path.join(tmp, 'cache'),
+      identity: 'bench',
+      logDir: tmp,
+      logLevel: 'info',
+      compiled: true,
+      nodeOptions: imageNodeFlags('controller'),
+      env: workloadEnv('controller'),
+    });
     await applied('bench-small', first);
     const latencies: number[] = [];
     for (let i = 1; i <= 20; i++) {
