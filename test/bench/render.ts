@@ -108,10 +108,10 @@ function time(fn: () => void, runs: number): number {
   return median(out);
 }
 
-function coldValidate(): Promise<number> {
+function coldProcess(args: string[]): Promise<number> {
   return new Promise((done, fail) => {
     const t = performance.now();
-    execFile(process.execPath, [join(repo, 'bin/osfleet.js'), 'validate', join(repo, 'examples/gitrepo')], { cwd: repo }, (err) => {
+    execFile(process.execPath, args, { cwd: repo }, (err) => {
       if (err) fail(err);
       else done(performance.now() - t);
     });
@@ -145,13 +145,19 @@ export async function run(): Promise<Figure[]> {
   const parse = median(parseMs);
   const total = median(fullMs);
   if (!existsSync(join(repo, 'dist/cli/main.js'))) throw new Error('dist/ is not built; run `npm run build` first');
+  // Alternating with a bare `node -e 0`: what any Node process costs on this machine, in the same run.
   const cold: number[] = [];
-  for (let i = 0; i < 5; i++) cold.push(await coldValidate());
+  const bare: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    cold.push(await coldProcess([join(repo, 'bin/osfleet.js'), 'validate', join(repo, 'examples/gitrepo')]));
+    bare.push(await coldProcess(['-e', '0']));
+  }
   const round = (x: number) => Math.round(x * 10) / 10;
   return [
     { name: 'render.validate_render_ms', value: round(total), unit: 'ms' },
     { name: 'render.parse_only_ms', value: round(parse), unit: 'ms' },
     { name: 'render.ratio_to_parse', value: Math.round((total / parse) * 100) / 100, unit: 'ratio' },
     { name: 'render.cli_validate_examples_ms', value: round(median(cold)), unit: 'ms' },
+    { name: 'render.node_startup_ms', value: round(median(bare)), unit: 'ms' },
   ];
 }
