@@ -212,6 +212,22 @@ async function observe(): Promise<void> {
 }
 let observer: Promise<void> | undefined;
 
+/**
+ * The batches `osfleet plan` predicted are the batches that happened: grants within a batch share
+ * a soak period, and a new batch starts only a soak after the one before it.
+ */
+function expectPlannedBatches(grants: readonly Grant[], predicted: readonly string[][]): void {
+  const batchOf = new Map(predicted.flatMap((b, i) => b.map((n) => [n, i] as const)));
+  const seen = grants.map((g) => [batchOf.get(g.node)!, g.clock] as const);
+  for (let i = 1; i < seen.length; i++) {
+    const [batch, clock] = seen[i]!;
+    const [prevBatch, prevClock] = seen[i - 1]!;
+    expect(batch).toBeGreaterThanOrEqual(prevBatch);
+    if (batch > prevBatch) expect(clock - prevClock).toBeGreaterThanOrEqual(SOAK_MS);
+    else expect(clock - prevClock).toBeLessThan(SOAK_MS);
+  }
+}
+
 // ---------- the repository ----------
 
 const versionDoc = (v: string, file: string, sha: string) => `apiVersion: osfleet.dev/v1alpha1
@@ -536,12 +552,7 @@ describe('osfleet end to end', () => {
     expect(reboots.every((r) => r.slot === 'B')).toBe(true);
     expect(maxCordoned).toBe(1);
     expect(predicted1.map((b) => b.length)).toEqual([1, 2, 2]);
-    // Batches in order: a batch's reboots start only after the previous batch finished and soaked.
-    const batchOf = new Map(predicted1.flatMap((b, i) => b.map((n) => [n, i] as const)));
-    const grantClock = rebootGrants.map((g) => [batchOf.get(g.node)!, g.clock] as const);
-    for (let i = 1; i < grantClock.length; i++) {
-      if (grantClock[i]![0] > grantClock[i - 1]![0]) expect(grantClock[i]![1] - grantClock[i - 1]![1]).toBeGreaterThanOrEqual(SOAK_MS);
-    }
+    expectPlannedBatches(rebootGrants, predicted1);
     // Each node downloaded 2.0 once and holds it in slot B; slot A still holds 1.0.
     const downloads = images.requests.slice(requestsBefore).filter((r) => r.path === '/v2.img');
     expect(downloads.length).toBe(POOL.size);
@@ -631,6 +642,8 @@ describe('osfleet end to end', () => {
     figure('rollbackLastNodeDoneToOSReady', osReady - lastDone);
     expect(images.requests.length).toBe(requestsBefore);
     expect(rebootGrants.map((g) => g.node)).toEqual(predicted4.flat());
+    expect(predicted4.map((b) => b.length)).toEqual([1, 2, 2]);
+    expectPlannedBatches(rebootGrants, predicted4);
     expect(reboots.slice(rebootsBefore).map((r) => r.node)).toEqual(predicted4.flat());
     expect(reboots.slice(rebootsBefore).every((r) => r.slot === 'A')).toBe(true);
     for (const n of nodes.values()) expect(n.sysctl('net.core.somaxconn')).toBe('8192');
