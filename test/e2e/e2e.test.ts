@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startImageServer, type ImageServer } from '../../agent/testing/sandbox.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
 import {
+  createFleetSource,
   deletePodNow,
   git,
   installDeploy,
@@ -422,16 +423,7 @@ beforeAll(async () => {
   cleanups.push(() => core.deleteNamespacedSecret({ namespace: OSFLEET_NS, name: `${p}-git` }));
   await core.createNamespacedSecret({ namespace: OSFLEET_NS, body: { metadata: { name: `${p}-hook` }, stringData: { token: HOOK } } });
   cleanups.push(() => core.deleteNamespacedSecret({ namespace: OSFLEET_NS, name: `${p}-hook` }));
-  await custom.createClusterCustomObject({
-    ...G,
-    plural: 'fleetsources',
-    body: {
-      apiVersion: 'osfleet.dev/v1alpha1',
-      kind: 'FleetSource',
-      metadata: { name: fsName },
-      spec: { url: repo.url, ref: { branch: 'main' }, interval: '1h', secretRef: { name: `${p}-git` }, webhookSecretRef: { name: `${p}-hook` } },
-    },
-  });
+  await createFleetSource(tb.kc, fsName, { url: repo.url, secret: `${p}-git`, webhookSecret: `${p}-hook` });
   cleanups.push(async () => {
     await custom.deleteClusterCustomObject({ ...G, plural: 'fleetsources', name: fsName }).catch(() => undefined);
     for (const [plural, name] of [['oses', osName], ['osconfigs', settingsName]] as const) {

@@ -383,6 +383,10 @@ describe('rollout executor on the real apiserver', () => {
     const last = await run();
     cleanups.push(async () => void (await last.stop()));
     await completes(() => `--- controller log\n${last.logTail(60)}`);
+    // With the rollout executor running, SIGTERM still ends the process cleanly within 5 s.
+    const { code, ms } = await last.stop();
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(5000);
   });
 
   it('leaves a node selected by two OS objects alone and reports the conflict on both and on the OSNode', async () => {

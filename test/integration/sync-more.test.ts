@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRepo, GitServer, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
+import { createFleetSource, createRepo, GitServer, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
 import { policyDoc, settingsDoc, versionDoc } from './sync-fixtures.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
 
@@ -52,16 +52,7 @@ async function scenario(tag: string, files: (s: string) => Record<string, string
   await repo.commitAndPush(files(s), 'initial');
   const sc = { s, fsName: `${s}-fleet`, repo };
   scenarios.push(sc);
-  await custom.createClusterCustomObject({
-    ...G,
-    plural: 'fleetsources',
-    body: {
-      apiVersion: 'osfleet.dev/v1alpha1',
-      kind: 'FleetSource',
-      metadata: { name: sc.fsName },
-      spec: { url: repo.url, ref: { branch: 'main' }, interval: '1h', secretRef: { name: 'git-token' }, webhookSecretRef: { name: 'hook' }, ...spec },
-    },
-  });
+  await createFleetSource(tb.kc, sc.fsName, { url: repo.url, secret: 'git-token', webhookSecret: 'hook', spec });
   return sc;
 }
 

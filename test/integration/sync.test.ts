@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
+import { createFleetSource, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
 import { policyDoc as policyDocFor, settingsDoc as settingsDocFor, versionDoc as versionDocFor } from './sync-fixtures.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
 
@@ -114,16 +114,7 @@ beforeAll(async () => {
     plural: 'osconfigs',
     body: { apiVersion: 'osfleet.dev/v1alpha1', kind: 'OSConfig', metadata: { name: `${p}-manual` }, spec: { nodeSelector: {}, priority: 5, sysctl: {}, kernelArgs: { add: [], remove: [] } } },
   });
-  await custom.createClusterCustomObject({
-    ...G,
-    plural: 'fleetsources',
-    body: {
-      apiVersion: 'osfleet.dev/v1alpha1',
-      kind: 'FleetSource',
-      metadata: { name: fsName },
-      spec: { url: repo.url, ref: { branch: 'main' }, interval: '1h', secretRef: { name: 'git-creds' }, webhookSecretRef: { name: 'hook' } },
-    },
-  });
+  await createFleetSource(tb.kc, fsName, { url: repo.url, secret: 'git-creds', webhookSecret: 'hook' });
 });
 
 afterAll(async () => {
