@@ -137,6 +137,12 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     const spec = node.spec;
     const permit = spec.permit;
     const state = await readAgentState(host.config.persistDir);
+    const recordReboot = async (token: string, id: string | undefined): Promise<void> => {
+      state.rebootedForToken = token;
+      if (id !== undefined) state.rebootBootId = id;
+      else delete state.rebootBootId;
+      await writeAgentState(host.config.persistDir, state);
+    };
     const booted = await host.bootedSlot();
     const cmdline = await host.cmdline();
 
@@ -149,10 +155,13 @@ export function startAgent(opts: AgentOptions): AgentHandle {
 
     let decision: UpgradeDecision | undefined;
     let health: HealthResult | undefined;
-    // A permit token is good for one reboot in total: once the agent rebooted for it (upgrade or kernel
+    // A permit token is good for one reboot in total: once the machine rebooted for it (upgrade or kernel
     // args), a permit left on the object (the controller did not clear it, an operator booted the old slot
-    // by hand…) grants neither stage nor reboot; the agent waits for a new grant (a new token).
-    const permitSpent = permit !== undefined && state.rebootedForToken === permit.token;
+    // by hand…) grants neither stage nor reboot; the agent waits for a new grant (a new token). Still on
+    // the boot the reboot was asked from (the command failed, the shutdown was cancelled), the token
+    // is not used up: the agent may ask again, instead of holding a drained node forever.
+    const bootId = await host.bootId();
+    const permitSpent = permit !== undefined && tokenSpent(state, permit.token, bootId);
     const upgradeSpec = {
       ...(spec.target ? { target: { version: spec.target.version, image: spec.target.image } } : {}),
       ...(permit ? { permit: permitSpent ? { stage: false, reboot: false } : { stage: permit.stage, reboot: permit.reboot } } : {}),
@@ -178,9 +187,8 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       if (decision.action.kind === 'reboot' || decision.action.kind === 'fallback') logger.warn({ action: decision.action.kind, message: decision.message }, 'rebooting');
       try {
         if (decision.action.kind === 'reboot' && permit) {
-          // Durably spend the token before the machine goes down: it never reboots twice for one grant.
-          state.rebootedForToken = permit.token;
-          await writeAgentState(host.config.persistDir, state);
+          // Durably record the token before the machine goes down: it never reboots twice for one grant.
+          await recordReboot(permit.token, bootId);
         }
         const result = await performUpgradeAction(ctx, decision.action);
         if (result.kind === 'health') health = result.health;
@@ -208,10 +216,9 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       permit?.reboot &&
       decision.action.kind === 'none' &&
       (decision.phase === 'Done' || decision.phase === 'Idle') &&
-      state.rebootedForToken !== permit.token
+      !tokenSpent(state, permit.token, bootId)
     ) {
-      state.rebootedForToken = permit.token;
-      await writeAgentState(host.config.persistDir, state);
+      await recordReboot(permit.token, bootId);
       await report(node, { ...decision, phase: 'Rebooting', reason: 'RebootingForKernelArgs', message: 'Rebooting so the new kernel arguments take effect.' }, settings, false);
       logger.warn('rebooting for new kernel arguments');
       await host.reboot();
@@ -322,6 +329,15 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       });
     },
   };
+}
+
+/**
+ * Whether the machine has rebooted under `token` already: the agent recorded a reboot for it, and the
+ * boot id changed since (unknown boot ids count as changed: the safe side is not rebooting again).
+ */
+function tokenSpent(state: AgentState, token: string, bootId: string | undefined): boolean {
+  if (state.rebootedForToken !== token) return false;
+  return state.rebootBootId === undefined || bootId === undefined || state.rebootBootId !== bootId;
 }
 
 /**

@@ -14,6 +14,7 @@ import { createHost, type Host } from './host.js';
 import { runAgent, USAGE } from './main.js';
 import type { OSNodeClient } from './osnode-client.js';
 import { readSlots, writeSlots } from './slots.js';
+import { memoryClient, until } from './testing/memory-osnode.js';
 import { cleanupTempDirs, createSandbox, type ImageServer, type Sandbox, startImageServer, tempDir } from './testing/sandbox.js';
 
 afterAll(cleanupTempDirs);
@@ -230,41 +231,6 @@ describe('health checks against real servers and commands', () => {
 // ---------------------------------------------------------------------------
 // The reconcile loop with configured checks: an in-memory OSNode instead of the apiserver (the
 // integration test runs the same with the real one), the real host code on a sandbox.
-
-function memoryClient(node: OSNode): OSNodeClient & { statuses: OSNodeStatus[]; node: OSNode } {
-  const listeners = new Set<(n: OSNode | undefined) => void>();
-  const c = {
-    node,
-    statuses: [] as OSNodeStatus[],
-    get: async () => c.node,
-    patchStatus: async (s: OSNodeStatus) => {
-      c.node = { ...c.node, status: { ...c.node.status, ...s } };
-      c.statuses.push(c.node.status!);
-      return c.node;
-    },
-    replaceStatus: async (s: OSNodeStatus) => {
-      c.node = { ...c.node, status: s };
-      c.statuses.push(s);
-      return c.node;
-    },
-    watch(onChange: (n: OSNode | undefined) => void) {
-      listeners.add(onChange);
-      queueMicrotask(() => onChange(c.node));
-      return () => listeners.delete(onChange);
-    },
-  };
-  return c;
-}
-
-async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('the agent with configured health checks across simulated reboots', () => {
   let images: ImageServer;

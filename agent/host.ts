@@ -41,6 +41,8 @@ export interface HostConfig {
   grubenvPath: string;
   /** Kernel command line of the running system (booted-slot detection). */
   cmdlinePath: string;
+  /** The kernel's id of this boot (`/proc/sys/kernel/random/boot_id`): tells whether a reboot happened. */
+  bootIdPath: string;
   /** Parameter on the kernel command line that names the booted slot (`osfleet.slot=A`). */
   slotCmdlineParam: string;
   slotDevices: Record<Slot, SlotDevice>;
@@ -58,6 +60,7 @@ export function defaultHostConfig(root = '/host'): HostConfig {
     persistDir: path.join(root, 'persist'),
     grubenvPath: path.join(root, 'boot/grub/grubenv'),
     cmdlinePath: '/proc/cmdline',
+    bootIdPath: '/proc/sys/kernel/random/boot_id',
     slotCmdlineParam: 'osfleet.slot',
     slotDevices: { A: { partLabel: 'osfleet-A' }, B: { partLabel: 'osfleet-B' } },
     partLabelDir: path.join(root, 'dev/disk/by-partlabel'),
@@ -75,6 +78,8 @@ export interface Host {
   slotDevicePath(slot: Slot): Promise<string>;
   /** Ask the machine to reboot. Resolves once the command was accepted; the process is expected to die soon after. */
   reboot(): Promise<void>;
+  /** The id of the running boot, or undefined when the kernel does not say (then reboots cannot be told apart). */
+  bootId(): Promise<string | undefined>;
 }
 
 export function createHost(config: HostConfig): Host {
@@ -122,6 +127,14 @@ export function createHost(config: HostConfig): Host {
         throw new Error(`slot ${slot} device not usable: ${what}: ${(err as Error).message}; check the agent's slot device configuration`);
       }
       return real;
+    },
+    async bootId() {
+      try {
+        const id = (await readFile(config.bootIdPath, 'utf8')).trim();
+        return id === '' ? undefined : id;
+      } catch {
+        return undefined; // no such file (not Linux, or a sandbox without one): treated as unknown
+      }
     },
     reboot() {
       const [cmd, ...args] = config.rebootCommand;

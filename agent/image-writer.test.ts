@@ -1,10 +1,10 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readBootState, disarm } from './bootloader.js';
 import { createHost } from './host.js';
-import { ImageWriteError, redirectProblem, writeImage } from './image-writer.js';
+import { DOWNLOAD_STATE_FILE, ImageWriteError, redirectProblem, writeImage } from './image-writer.js';
 import { readSlots, writeSlots } from './slots.js';
 import { cleanupTempDirs, attachLoop, createSandbox, detachLoop, loopUnavailable, type ImageServer, type Sandbox, sha256OfFile, spawnTs, startImageServer, tempDir } from './testing/sandbox.js';
 
@@ -138,11 +138,20 @@ describe.skipIf(noLoop !== undefined)('A/B image writes on loop devices', () => 
       const killAt = (8 + Math.floor(Math.random() * 28)) * MiB;
       const child = spawnTs('agent/testing/write-child.ts', [req()]);
       let out = '';
+      // Past the kill offset, and once a checkpoint is durable (recorded after its fdatasync, which
+      // may lag the download on a busy machine): otherwise a retry rightly starts from 0.
+      const checkpointed = () => {
+        try {
+          return (JSON.parse(readFileSync(path.join(sb.config.persistDir, DOWNLOAD_STATE_FILE), 'utf8')) as { bytesDone: number }).bytesDone > 0;
+        } catch {
+          return false;
+        }
+      };
       await new Promise<void>((resolve) => {
         child.stdout?.on('data', (d) => {
           out += String(d);
           const last = /progress (\d+)\n$/.exec(out);
-          if (last && Number(last[1]) >= killAt) child.kill('SIGKILL');
+          if (last && Number(last[1]) >= killAt && checkpointed()) child.kill('SIGKILL');
         });
         child.on('close', () => resolve());
       });

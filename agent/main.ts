@@ -23,6 +23,8 @@ stages and boots A/B root images when the controller permits it, and reports sta
   --persist DIR           persist partition mount (default <host-root>/persist)
   --grubenv FILE          GRUB environment block (default <host-root>/boot/grub/grubenv)
   --cmdline FILE          kernel command line (default /proc/cmdline)
+  --boot-id FILE          the kernel's boot id, to tell whether a requested reboot happened
+                          (default /proc/sys/kernel/random/boot_id)
   --slot-a DEV            slot A device path, or partlabel:NAME (default partlabel:osfleet-A)
   --slot-b DEV            slot B device path, or partlabel:NAME (default partlabel:osfleet-B)
   --partlabel-dir DIR     where partlabel:NAME is looked up (default <host-root>/dev/disk/by-partlabel);
@@ -82,6 +84,7 @@ export async function runAgent(argv: string[]): Promise<number> {
         persist: { type: 'string' },
         grubenv: { type: 'string' },
         cmdline: { type: 'string' },
+        'boot-id': { type: 'string' },
         'slot-a': { type: 'string' },
         'slot-b': { type: 'string' },
         'partlabel-dir': { type: 'string' },
@@ -147,6 +150,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     persistDir: values.persist ?? d.persistDir,
     grubenvPath: values.grubenv ?? d.grubenvPath,
     cmdlinePath: values.cmdline ?? d.cmdlinePath,
+    bootIdPath: values['boot-id'] ?? d.bootIdPath,
     slotDevices: { A: slotDevice(values['slot-a'], d.slotDevices.A), B: slotDevice(values['slot-b'], d.slotDevices.B) },
     partLabelDir: values['partlabel-dir'] ?? d.partLabelDir,
     rebootCommand: values['reboot-command'] ? values['reboot-command'].split(' ').filter(Boolean) : d.rebootCommand,

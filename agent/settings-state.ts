@@ -15,8 +15,13 @@ export interface AppliedConfig {
 export interface AgentState {
   version: 1;
   applied?: AppliedConfig;
-  /** Token of the permit a settings-only reboot was made for; never reboot twice for one grant. */
+  /** Token of the permit the agent last asked for a reboot under; never reboot twice for one grant. */
   rebootedForToken?: string;
+  /**
+   * The boot id when that reboot was asked for. The token counts as used only once the boot id
+   * differs: a reboot command that failed, or a shutdown that was cancelled, leaves it usable.
+   */
+  rebootBootId?: string;
 }
 
 export async function readAgentState(persistDir: string): Promise<AgentState> {

@@ -1,7 +1,7 @@
 // Test-only: a sandbox host for the real agent code — temp dirs, loop block devices,
 // network namespaces, a loopback image server, and children run under tsx.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
@@ -126,6 +126,7 @@ export function createSandbox(opts: { slotDevices?: Record<Slot, string>; booted
     persistDir,
     grubenvPath,
     cmdlinePath,
+    bootIdPath: path.join(dir, 'boot-id'),
     slotCmdlineParam: 'osfleet.slot',
     slotDevices: { A: { path: slotDevices.A }, B: { path: slotDevices.B } },
     partLabelDir: path.join(dir, 'dev/disk/by-partlabel'),
@@ -136,6 +137,7 @@ export function createSandbox(opts: { slotDevices?: Record<Slot, string>; booted
     config,
     boot(cmdline) {
       writeFileSync(cmdlinePath, cmdline.join(' ') + '\n');
+      writeFileSync(config.bootIdPath, randomUUID() + '\n'); // every boot has a new id, as the kernel's
     },
     cleanup() {
       rmSync(dir, { recursive: true, force: true });

@@ -122,6 +122,7 @@ export class SandboxNode {
       '--persist', c.persistDir,
       '--grubenv', c.grubenvPath,
       '--cmdline', c.cmdlinePath,
+      '--boot-id', c.bootIdPath,
       '--slot-a', this.slotDevices.A,
       '--slot-b', this.slotDevices.B,
       '--reboot-command', `/bin/sh ${path.join(this.dir, 'reboot.sh')}`,

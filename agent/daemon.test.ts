@@ -1,0 +1,82 @@
+// The agent's reconcile loop and its reboot bookkeeping: one reboot per permit token, but a reboot
+// that did not happen (the command failed) does not use the token up.
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readBootState } from './bootloader.js';
+import { startAgent } from './daemon.js';
+import { createHost } from './host.js';
+import { readAgentState } from './settings-state.js';
+import { writeSlots } from './slots.js';
+import { memoryClient, until } from './testing/memory-osnode.js';
+import { cleanupTempDirs, createSandbox, type ImageServer, startImageServer, tempDir } from './testing/sandbox.js';
+
+afterAll(cleanupTempDirs);
+
+describe('agent reboot bookkeeping', () => {
+  let images: ImageServer;
+  const v1 = randomBytes(1 << 20);
+  const v2 = randomBytes(1 << 20);
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+  beforeAll(async () => {
+    const www = tempDir();
+    writeFileSync(path.join(www, 'v2.img'), v2);
+    images = await startImageServer(www);
+  });
+  afterAll(() => images.close());
+
+  it('a reboot command that fails leaves the permit usable: the agent asks again instead of holding a drained node', async () => {
+    // GIVEN a node on slot A, permitted to stage 2.0 and reboot, whose reboot command fails once
+    const sb = createSandbox({ booted: 'A' });
+    writeFileSync(await createHost(sb.config).slotDevicePath('A'), v1);
+    await writeSlots(sb.config.persistDir, { version: 1, slots: { A: { version: '1.0', sha256: sha(v1), size: v1.length } } });
+    const client = memoryClient({
+      apiVersion: 'osfleet.dev/v1alpha1',
+      kind: 'OSNode',
+      metadata: { name: 'n1', uid: 'u1', generation: 1 },
+      spec: {
+        nodeName: 'n1',
+        target: { osName: 'workers', version: '2.0', image: { url: `${images.url}/v2.img`, sha256: sha(v2), size: v2.length } },
+        permit: { token: 't1', stage: true, applySettings: false, reboot: true },
+      },
+    });
+    let attempts = 0;
+    let reboots = 0;
+    const host = {
+      ...createHost(sb.config),
+      reboot: async () => {
+        attempts++;
+        if (attempts === 1) throw new Error('reboot command systemctl reboot failed: Operation inhibited by "backup"');
+        reboots++;
+      },
+    };
+    // WHEN the agent runs (a short resync stands in for the watch waking it again)
+    const agent = startAgent({ nodeName: 'n1', host, client, logger: pino({ level: 'silent' }), resyncMs: 100 });
+    try {
+      // THEN it stages, fails to reboot once, and on a later pass asks again, on the same boot
+      await until('a reboot that went through', () => reboots === 1);
+      expect(attempts).toBe(2);
+      expect(await readBootState(sb.config.grubenvPath)).toMatchObject({ saved: 'A', next: 'B' });
+      const state = await readAgentState(sb.config.persistDir);
+      expect(state.rebootedForToken).toBe('t1');
+      expect(state.rebootBootId).toBe(await host.bootId());
+    } finally {
+      await agent.stop();
+    }
+
+    // AND once the machine has booted (a new boot id), the same token never reboots it again,
+    // even when it came back on the old slot (GRUB fell back, or someone booted A by hand).
+    sb.boot(['ro', 'osfleet.slot=A']);
+    const again = startAgent({ nodeName: 'n1', host, client, logger: pino({ level: 'silent' }), resyncMs: 100 });
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      await again.settled();
+      expect(attempts).toBe(2);
+    } finally {
+      await again.stop();
+    }
+  });
+});
