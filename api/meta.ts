@@ -14,6 +14,12 @@ export const ANNOTATION_SOURCE_FILE = 'osfleet.dev/source-file';
 /** Git revision (commit id) the object was rendered from. */
 export const ANNOTATION_SOURCE_REVISION = 'osfleet.dev/source-revision';
 
+/**
+ * On a FleetSource: when a replica that does not lead received a valid webhook (ISO 8601). The
+ * leader watches FleetSources and fetches when it changes, so a hook reaching any replica counts.
+ */
+export const ANNOTATION_FETCH_REQUESTED = 'osfleet.dev/fetch-requested-at';
+
 /** Server-side apply field manager of the controller. */
 export const FIELD_MANAGER = 'osfleet';
 /** Field manager the agent uses for OSNode status. */

@@ -18,6 +18,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
+  ANNOTATION_FETCH_REQUESTED,
   API_VERSION,
   GROUP,
   LABEL_FLEETSOURCE,
@@ -112,6 +113,8 @@ export class FleetSourceReconciler {
   private readonly sources = new Map<string, { key: string; src: GitSource }>();
   /** Status this process last wrote, newer than the informer's copy until the watch catches up. */
   private readonly written = new Map<string, { generation: number | undefined; status: FleetSourceStatus }>();
+  /** The fetch-requested annotation of each FleetSource as last seen: a change is a forwarded webhook. */
+  private readonly fetchRequests = new Map<string, string | undefined>();
   private readonly now: () => Date;
 
   constructor(private readonly opts: ReconcilerOptions) {
@@ -130,11 +133,21 @@ export class FleetSourceReconciler {
     this.fleetInformer = makeInformer<FleetSource>(this.opts.kc, fleetPath, () =>
       this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'fleetsources' }) as Promise<KubernetesListObject<FleetSource>>,
     ) as Informer<FleetSource> & ObjectCache<FleetSource>;
-    this.fleetInformer.on('add', (fs) => this.enqueue(fs.metadata.name, 'spec'));
+    this.fleetInformer.on('add', (fs) => {
+      this.fetchRequests.set(fs.metadata.name, fs.metadata.annotations?.[ANNOTATION_FETCH_REQUESTED]);
+      this.enqueue(fs.metadata.name, 'spec');
+    });
     this.fleetInformer.on('update', (fs) => {
-      // Our own status writes come back as updates: only a spec change (generation) is news.
-      const seen = this.written.get(fs.metadata.name);
-      if (!seen || seen.generation !== fs.metadata.generation) this.enqueue(fs.metadata.name, 'spec');
+      // Our own status writes come back as updates: only a spec change (generation) is news, or a
+      // webhook another replica received and handed on through the annotation.
+      const name = fs.metadata.name;
+      const requested = fs.metadata.annotations?.[ANNOTATION_FETCH_REQUESTED];
+      if (requested !== undefined && requested !== this.fetchRequests.get(name)) {
+        this.fetchRequests.set(name, requested);
+        this.enqueue(name, 'webhook');
+      }
+      const seen = this.written.get(name);
+      if (!seen || seen.generation !== fs.metadata.generation) this.enqueue(name, 'spec');
     });
     this.fleetInformer.on('delete', (fs) => this.forget(fs.metadata.name));
     this.watchErrors(this.fleetInformer, 'FleetSources');
@@ -209,10 +222,23 @@ export class FleetSourceReconciler {
   }
 
   /** A webhook asked for an immediate fetch. Coalesced with a run in progress. */
-  trigger(name: string): 'queued' | 'suspended' {
+  /**
+   * A valid webhook for `name`. The leader fetches at once; a replica that does not lead hands the
+   * request on by annotating the FleetSource (the leader watches it), so no hook is lost to the
+   * Service sending it to the other replica.
+   */
+  async trigger(name: string): Promise<'queued' | 'forwarded' | 'suspended'> {
     if (this.fleetInformer?.get(name)?.spec?.suspend) return 'suspended';
-    this.enqueue(name, 'webhook');
-    return 'queued';
+    if (this.leading) {
+      this.enqueue(name, 'webhook');
+      return 'queued';
+    }
+    this.opts.metrics.apiWrites.inc({ verb: 'patch', kind: 'FleetSource' });
+    await this.custom.patchClusterCustomObject(
+      { group: GROUP, version: VERSION, plural: 'fleetsources', name, body: { metadata: { annotations: { [ANNOTATION_FETCH_REQUESTED]: new Date().toISOString() } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    return 'forwarded';
   }
 
   /** The webhook secret of a FleetSource (Secret key `token`), undefined if it has none. */

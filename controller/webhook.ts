@@ -20,7 +20,7 @@ export interface WebhookOptions {
    * Asks for an immediate fetch; the caller coalesces with a run in progress. Returns 'suspended'
    * when the FleetSource has spec.suspend set and nothing will be fetched.
    */
-  trigger(fleetsource: string): 'queued' | 'suspended' | void;
+  trigger(fleetsource: string): 'queued' | 'forwarded' | 'suspended' | void | Promise<'queued' | 'forwarded' | 'suspended' | void>;
   metrics?: ControllerMetrics;
   logger?: Logger;
   maxBodyBytes?: number;
@@ -51,6 +51,11 @@ export class ReplayGuard {
       return false;
     }
     return true;
+  }
+
+  /** Forgets a delivery that was not acted on, so the git host may deliver it again. */
+  delete(key: string): void {
+    this.seen.delete(key);
   }
 
   add(key: string): void {
@@ -131,11 +136,26 @@ export function createWebhookHandler(opts: WebhookOptions): (req: IncomingMessag
     if (keys.some((k) => replay.has(k))) {
       return finish(res, 409, 'replayed', 'this delivery was already received; replays are ignored', name);
     }
+    // Recorded before the trigger, so a concurrent duplicate is refused; forgotten again when
+    // nothing was done, so a redelivery (after un-suspending, after an error) is not a "replay".
     for (const k of keys) replay.add(k);
-    if (opts.trigger(name) === 'suspended') {
+    let outcome;
+    try {
+      outcome = await opts.trigger(name);
+    } catch (err) {
+      for (const k of keys) replay.delete(k);
+      log?.error({ fleetsource: name, err: (err as Error).message }, 'webhook valid, but handing it to the leader failed');
+      return finish(res, 503, 'error', `could not request a fetch of FleetSource ${name}: ${(err as Error).message}; deliver again`, name);
+    }
+    if (outcome === 'suspended') {
+      for (const k of keys) replay.delete(k);
       // Authentic, but the FleetSource is suspended: say so instead of claiming a fetch is queued.
       log?.info({ fleetsource: name, style: verdict.style, delivery }, 'webhook accepted, but the FleetSource is suspended: nothing fetched');
       return finish(res, 200, 'suspended', `FleetSource ${name} is suspended (spec.suspend: true): nothing fetched; set it to false to resume`, name);
+    }
+    if (outcome === 'forwarded') {
+      log?.info({ fleetsource: name, style: verdict.style, delivery }, 'webhook accepted: this replica does not lead; fetch requested from the leader');
+      return finish(res, 202, 'accepted', `fetch of FleetSource ${name} requested from the leading replica`, name);
     }
     log?.info({ fleetsource: name, style: verdict.style, delivery }, 'webhook accepted: fetching now');
     finish(res, 202, 'accepted', `fetch of FleetSource ${name} queued`, name);

@@ -309,6 +309,22 @@ describe('git → cluster sync, continued', () => {
     expect(cond(await fleet(sc), 'Applied')?.reason).toBe('Succeeded');
   });
 
+  it('a webhook that reaches the replica which does not lead is handed to the leader, which applies the push', async () => {
+    const sc = await scenario('follower', (s) => ({ 'base.yaml': settingsDoc(s, 'base', '1024') }));
+    await waitApplied(sc, await sc.repo.head());
+    // A second replica on the same Lease: it serves webhooks but does not lead.
+    const follower = await startController('f1', fs.mkdtempSync(path.join(os.tmpdir(), 'osfleet-sync2-cache-')));
+    expect(await follower.metric('osfleet_leader')).toBe(0);
+    const c2 = await sc.repo.commitAndPush({ 'base.yaml': settingsDoc(sc.s, 'base', '2048') }, 'more connections');
+    const r = await sendWebhook(follower.webhookUrl(sc.fsName), { ref: 'refs/heads/main', after: c2, seq: ++hookSeq }, HOOK);
+    expect(r.status).toBe(202);
+    expect(r.body).toContain('requested from the leading replica');
+    await waitApplied(sc, c2, 10_000); // the FleetSource polls hourly: only the handed-on hook explains this
+    expect(((await getObj('osconfigs', `${sc.s}-base`))?.spec?.sysctl as Record<string, string>)['net.core.somaxconn']).toBe('2048');
+    expect(await follower.metric('osfleet_git_fetch_duration_seconds_count', { fleetsource: sc.fsName })).toBe(0);
+    await follower.stop();
+  });
+
   it('never takes over an existing object it did not create: Conflict naming it, the object untouched, the rest applied', async () => {
     const s = `${p}-adopt`;
     // Someone created an OSConfig by hand under the name a document of the repository renders to.

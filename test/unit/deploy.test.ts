@@ -284,7 +284,8 @@ describe('RBAC', () => {
     expect(verbs('', 'pods')).toEqual(['delete', 'get', 'list', 'watch']);
     expect(verbs('', 'pods/eviction')).toEqual(['create']);
     expect(verbs('', 'events')).toEqual(['create', 'patch']);
-    expect(verbs('osfleet.dev', 'fleetsources')).toEqual(['get', 'list', 'watch']);
+    // patch: only the fetch-requested annotation a non-leading replica sets when it receives a webhook.
+    expect(verbs('osfleet.dev', 'fleetsources')).toEqual(['get', 'list', 'patch', 'watch']);
     expect(verbs('osfleet.dev', 'osnodes')).not.toContain('delete');
     expect(verbs('osfleet.dev', 'osnodes/status')).toEqual([]);
     for (const r of ['oses', 'osconfigs']) expect(verbs('osfleet.dev', r)).toContain('delete');
