@@ -229,11 +229,18 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
         reconciler.setLeader(true);
         // A new executor starts only after the previous one has stopped writing (leadership can flap).
         if (rolloutMode === 'on') {
-          void rolloutStopped.then(() => {
-            if (elector?.isLeader && !rollout && !shuttingDown) {
-              rollout = startRollout({ kubeConfig: kc, logger: logger.child({ part: 'rollout' }), registry: metrics.registry, ...(clock ? { clock } : {}) });
-            }
-          });
+          void rolloutStopped
+            .then(() => {
+              if (elector?.isLeader && !rollout && !shuttingDown) {
+                rollout = startRollout({ kubeConfig: kc, logger: logger.child({ part: 'rollout' }), registry: metrics.registry, ...(clock ? { clock } : {}) });
+              }
+            })
+            .catch((err: unknown) => {
+              // Leading without an executor would be silent: say so, and exit so the pod restarts.
+              logger.fatal({ err: (err as Error).message }, 'starting the rollout executor failed; exiting');
+              exitCode = 1;
+              onSignal('rollout-failed');
+            });
         }
       },
       onStoppedLeading: () => {
