@@ -10,7 +10,7 @@ import { startAgent } from './daemon.js';
 import { createHost } from './host.js';
 import { readAgentState } from './settings-state.js';
 import { writeSlots } from './slots.js';
-import { memoryClient, until } from './testing/memory-osnode.js';
+import { memoryClient, until, upgradeOSNode } from './testing/memory-osnode.js';
 import { cleanupTempDirs, createSandbox, type ImageServer, startImageServer, tempDir } from './testing/sandbox.js';
 
 afterAll(cleanupTempDirs);
@@ -33,16 +33,7 @@ describe('agent reboot bookkeeping', () => {
     const sb = createSandbox({ booted: 'A' });
     writeFileSync(await createHost(sb.config).slotDevicePath('A'), v1);
     await writeSlots(sb.config.persistDir, { version: 1, slots: { A: { version: '1.0', sha256: sha(v1), size: v1.length } } });
-    const client = memoryClient({
-      apiVersion: 'osfleet.dev/v1alpha1',
-      kind: 'OSNode',
-      metadata: { name: 'n1', uid: 'u1', generation: 1 },
-      spec: {
-        nodeName: 'n1',
-        target: { osName: 'workers', version: '2.0', image: { url: `${images.url}/v2.img`, sha256: sha(v2), size: v2.length } },
-        permit: { token: 't1', stage: true, applySettings: false, reboot: true },
-      },
-    });
+    const client = memoryClient(upgradeOSNode({ version: '2.0', url: `${images.url}/v2.img`, sha256: sha(v2), size: v2.length }));
     let attempts = 0;
     let reboots = 0;
     const host = {

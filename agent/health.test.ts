@@ -14,7 +14,7 @@ import { createHost, type Host } from './host.js';
 import { runAgent, USAGE } from './main.js';
 import type { OSNodeClient } from './osnode-client.js';
 import { readSlots, writeSlots } from './slots.js';
-import { memoryClient, until } from './testing/memory-osnode.js';
+import { memoryClient, until, upgradeOSNode } from './testing/memory-osnode.js';
 import { cleanupTempDirs, createSandbox, type ImageServer, type Sandbox, startImageServer, tempDir } from './testing/sandbox.js';
 
 afterAll(cleanupTempDirs);
@@ -262,16 +262,7 @@ describe('the agent with configured health checks across simulated reboots', () 
     const m: Machine = {
       sb,
       host: createHost(sb.config),
-      client: memoryClient({
-        apiVersion: 'osfleet.dev/v1alpha1',
-        kind: 'OSNode',
-        metadata: { name: 'n1', uid: 'u1', generation: 1 },
-        spec: {
-          nodeName: 'n1',
-          target: { osName: 'workers', version: '2.0', image: { url: `${images.url}/v2.img`, sha256: sha(v2), size: v2.length } },
-          permit: { token: 't1', stage: true, applySettings: false, reboot: true },
-        },
-      }),
+      client: memoryClient(upgradeOSNode({ version: '2.0', url: `${images.url}/v2.img`, sha256: sha(v2), size: v2.length })),
       reboots: 0,
       flags,
     };

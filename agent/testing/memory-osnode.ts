@@ -1,6 +1,7 @@
 // Test support: an OSNode client kept in memory, for running the agent's reconcile loop on a sandbox
 // host without an apiserver (the integration tests run the same loop against the real one).
 import type { OSNode, OSNodeStatus } from '../../api/resources.js';
+import type { ImageRef } from '../image-writer.js';
 import type { OSNodeClient } from '../osnode-client.js';
 
 export type MemoryOSNodeClient = OSNodeClient & { statuses: OSNodeStatus[]; node: OSNode };
@@ -40,4 +41,18 @@ export async function until<T>(what: string, f: () => T | undefined | Promise<T 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** OSNode `n1` as the controller writes it for an upgrade: target `image`, permit `t1` to stage and reboot. */
+export function upgradeOSNode(image: ImageRef): OSNode {
+  return {
+    apiVersion: 'osfleet.dev/v1alpha1',
+    kind: 'OSNode',
+    metadata: { name: 'n1', uid: 'u1', generation: 1 },
+    spec: {
+      nodeName: 'n1',
+      target: { osName: 'workers', version: image.version, image: { url: image.url, sha256: image.sha256, ...(image.size !== undefined ? { size: image.size } : {}) } },
+      permit: { token: 't1', stage: true, applySettings: false, reboot: true },
+    },
+  };
 }

@@ -19,6 +19,7 @@ import { startImageServer, type ImageServer } from '../../agent/testing/sandbox.
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
 import {
   createFleetSource,
+  getOsfleetObject,
   deletePodNow,
   git,
   installDeploy,
@@ -96,14 +97,7 @@ function setClock(iso: string | number): void {
 
 // ---------- reading the cluster ----------
 
-async function getObj(plural: string, name: string): Promise<Obj | undefined> {
-  try {
-    return (await custom.getClusterCustomObject({ ...G, plural, name })) as Obj;
-  } catch (err) {
-    if ((err as { code?: number }).code === 404) return undefined;
-    throw err;
-  }
-}
+const getObj = async (plural: string, name: string): Promise<Obj | undefined> => (await getOsfleetObject(tb.kc, plural, name)) as Obj | undefined;
 const cond = (o: Obj | undefined, type: string) => ((o?.status?.conditions ?? []) as Array<{ type: string; status: string; reason: string; message: string }>).find((c) => c.type === type);
 
 async function osnodes(): Promise<Map<string, Obj>> {

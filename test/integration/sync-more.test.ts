@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFleetSource, createRepo, GitServer, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
+import { createFleetSource, createRepo, getOsfleetObject, GitServer, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
 import { policyDoc, settingsDoc, versionDoc } from './sync-fixtures.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
 
@@ -56,14 +56,7 @@ async function scenario(tag: string, files: (s: string) => Record<string, string
   return sc;
 }
 
-async function getObj(plural: string, name: string): Promise<Obj | undefined> {
-  try {
-    return (await custom.getClusterCustomObject({ ...G, plural, name })) as Obj;
-  } catch (err) {
-    if ((err as { code?: number }).code === 404) return undefined;
-    throw err;
-  }
-}
+const getObj = async (plural: string, name: string): Promise<Obj | undefined> => (await getOsfleetObject(tb.kc, plural, name)) as Obj | undefined;
 const fleet = (sc: Scenario) => getObj('fleetsources', sc.fsName);
 const cond = (o: Obj | undefined, type: string): Cond | undefined => ((o?.status?.conditions ?? []) as Cond[]).find((c) => c.type === type);
 const osVersion = async (name: string) => ((await getObj('oses', name))?.spec?.osVersion as { version?: string } | undefined)?.version;

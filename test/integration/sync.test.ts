@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFleetSource, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
+import { createFleetSource, getOsfleetObject, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
 import { policyDoc as policyDocFor, settingsDoc as settingsDocFor, versionDoc as versionDocFor } from './sync-fixtures.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
 
@@ -43,14 +43,7 @@ spec:
     vm.max_map_count: "1048576"
 `;
 
-async function getObj(plural: string, name: string): Promise<Obj | undefined> {
-  try {
-    return (await custom.getClusterCustomObject({ ...G, plural, name })) as Obj;
-  } catch (err) {
-    if ((err as { code?: number }).code === 404) return undefined;
-    throw err;
-  }
-}
+const getObj = async (plural: string, name: string): Promise<Obj | undefined> => (await getOsfleetObject(tb.kc, plural, name)) as Obj | undefined;
 const fleet = () => getObj('fleetsources', fsName);
 const cond = (o: Obj | undefined, type: string) =>
   ((o?.status?.conditions ?? []) as Array<{ type: string; status: string; reason: string; message: string }>).find((c) => c.type === type);
