@@ -33,9 +33,10 @@ import { conditionChanged, findCondition, setCondition, type ConditionInput } fr
 import { formatDiagnostic, type Diagnostic } from '../render/diagnostics.js';
 import type { LoadResult } from '../render/load.js';
 import { Applier, canonicalJson, formatRef, refKey, type LiveObjects } from './apply.js';
-import { parseDuration } from '../rollout/duration.js';
+import { parseDuration } from '../api/duration.js';
 import { GitSource, GitSourceError, type GitCredentials, type RemoteRevision } from './git-source.js';
 import type { ControllerMetrics } from './metrics.js';
+import type { TriggerOutcome } from './webhook.js';
 
 /** A FleetSource as the client library sees it (dates in metadata are Date objects there). */
 export type FleetSource = KubernetesObject & {
@@ -221,13 +222,12 @@ export class FleetSourceReconciler {
     return this.leading;
   }
 
-  /** A webhook asked for an immediate fetch. Coalesced with a run in progress. */
   /**
    * A valid webhook for `name`. The leader fetches at once; a replica that does not lead hands the
    * request on by annotating the FleetSource (the leader watches it), so no hook is lost to the
    * Service sending it to the other replica.
    */
-  async trigger(name: string): Promise<'queued' | 'forwarded' | 'suspended'> {
+  async trigger(name: string): Promise<TriggerOutcome> {
     if (this.fleetInformer?.get(name)?.spec?.suspend) return 'suspended';
     if (this.leading) {
       this.enqueue(name, 'webhook');
@@ -235,7 +235,7 @@ export class FleetSourceReconciler {
     }
     this.opts.metrics.apiWrites.inc({ verb: 'patch', kind: 'FleetSource' });
     await this.custom.patchClusterCustomObject(
-      { group: GROUP, version: VERSION, plural: 'fleetsources', name, body: { metadata: { annotations: { [ANNOTATION_FETCH_REQUESTED]: new Date().toISOString() } } } },
+      { group: GROUP, version: VERSION, plural: 'fleetsources', name, body: { metadata: { annotations: { [ANNOTATION_FETCH_REQUESTED]: this.now().toISOString() } } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     return 'forwarded';
@@ -311,6 +311,7 @@ export class FleetSourceReconciler {
     this.failures.delete(name);
     this.sources.delete(name);
     this.written.delete(name);
+    this.fetchRequests.delete(name);
     this.opts.metrics.forget(name);
   }
 

@@ -10,17 +10,20 @@ export const WEBHOOK_PATH_PREFIX = '/hooks/';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_REPLAY_WINDOW_MS = 15 * 60 * 1000;
 
+/**
+ * What a valid webhook led to: a fetch queued here (the leader), handed to the leader (another
+ * replica), or nothing because the FleetSource has spec.suspend set.
+ */
+export type TriggerOutcome = 'queued' | 'forwarded' | 'suspended';
+
 export interface WebhookOptions {
   /**
    * The shared secret of a FleetSource's webhook (from its `spec.webhookSecretRef`), or
    * undefined when there is no such FleetSource or it has no webhook secret.
    */
   lookupSecret(fleetsource: string): Promise<string | undefined>;
-  /**
-   * Asks for an immediate fetch; the caller coalesces with a run in progress. Returns 'suspended'
-   * when the FleetSource has spec.suspend set and nothing will be fetched.
-   */
-  trigger(fleetsource: string): 'queued' | 'forwarded' | 'suspended' | void | Promise<'queued' | 'forwarded' | 'suspended' | void>;
+  /** Asks for an immediate fetch; the caller coalesces with a run in progress. */
+  trigger(fleetsource: string): TriggerOutcome | Promise<TriggerOutcome>;
   metrics?: ControllerMetrics;
   logger?: Logger;
   maxBodyBytes?: number;
