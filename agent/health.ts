@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { parseDuration as parseGoDuration } from '../api/duration.js';
 
 export interface HealthCheck {
   name: string;
@@ -135,20 +136,14 @@ export function commandSucceeds(name: string, argv: readonly string[], opts: { t
 // ---------------------------------------------------------------------------
 // Configuration: `--health-check` flags and a `--health-checks` JSON file.
 
-/** "500ms", "5s", "2m", "1m30s"; a bare number is seconds. */
+/** "500ms", "5s", "2m", "1m30s" (the Go syntax of api/duration.ts); a bare number is seconds. */
 export function parseDuration(text: string): number {
   const s = text.trim();
   if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(s); m; m = re.exec(s)) {
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    matched = re.lastIndex;
-  }
-  if (s === '' || matched !== s.length) throw new Error(`"${text}" is not a duration (examples: 500ms, 10s, 2m, 1m30s)`);
-  if (total <= 0) throw new Error(`duration "${text}" must be greater than zero`);
-  return Math.round(total);
+  const r = parseGoDuration(s);
+  if (!r.ok) throw new Error(`"${text}" is not a duration (examples: 500ms, 10s, 2m, 1m30s)`);
+  if (r.ms <= 0) throw new Error(`duration "${text}" must be greater than zero`);
+  return Math.round(r.ms);
 }
 
 function formatDuration(ms: number): string {

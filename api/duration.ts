@@ -1,4 +1,4 @@
-// Go-style durations ("90s", "30m", "4h", "1h30m", "500ms") as used in RolloutPolicy documents.
+// Go-style durations ("90s", "30m", "4h", "1h30m", "500ms"): RolloutPolicy documents, controller flags and agent health-check timeouts.
 
 export type DurationResult = { ok: true; ms: number } | { ok: false; error: string };
 

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
-import { parseDuration } from '../rollout/duration.js';
+import { parseDuration } from '../api/duration.js';
 import { FleetSourceReconciler, type Renderer } from './fleetsource-reconciler.js';
 import { startHttpServers } from './http-server.js';
 import { foundationRenderer } from './renderer.js';

@@ -5,7 +5,7 @@ import { API_VERSION, DOCUMENT_KINDS, type DocumentKind } from '../api/meta.js';
 import { DOCUMENT_SPECS, DocumentEnvelope, DEFAULTS, type Document, type NodeSettingsDoc, type OSVersionDoc, type RolloutPolicyDoc } from '../api/documents.js';
 import type { LabelSelector } from '../api/common.js';
 import { validateWindow, type WindowKind, type WindowProblem } from '../rollout/windows.js';
-import { parseDuration } from '../rollout/duration.js';
+import { parseDuration } from '../api/duration.js';
 import { validateSelector } from '../rollout/selector.js';
 import { compareDiagnostics, type Diagnostic, type Severity } from './diagnostics.js';
 import { parseFiles, type ParsedDocument, type Position } from './parse.js';

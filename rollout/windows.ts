@@ -4,7 +4,7 @@
 // local time happens twice opens once, at the first occurrence (see zone.ts).
 
 import { parseCron, dayMatches, type CronSchedule } from './cron.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../api/duration.js';
 import { isKnownZone, localTime, wallToInstant } from './zone.js';
 
 export interface WindowSpec {

@@ -4,7 +4,7 @@
 // moment osfleet cordoned the node, on the rollout clock, so a restart does not reset them.
 import type { Drain } from '../../api/documents.js';
 import { DEFAULTS } from '../../api/documents.js';
-import { parseDuration } from '../../rollout/duration.js';
+import { parseDuration } from '../../api/duration.js';
 import { ApiError, apiPath, isNotFound, isTooManyRequests, type KubeClient } from '../kube/client.js';
 import type { PodObj } from './objects.js';
 

@@ -2,7 +2,7 @@
 // RolloutPolicies (with the memory their status carries), and the OSNode spec the controller
 // wants is computed from what is there plus the planner's actions. Pure.
 import type { OSNodeSpec } from '../../api/resources.js';
-import { parseDuration } from '../../rollout/duration.js';
+import { parseDuration } from '../../api/duration.js';
 import type { MergedConfig } from '../../rollout/merge.js';
 import type { Action, FleetNode, OSNodeView, RolloutPolicy, TargetRef } from '../../rollout/types.js';
 import { openIntervalAt } from '../../rollout/windows.js';

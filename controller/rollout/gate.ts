@@ -3,7 +3,7 @@
 // the pods the policy's healthChecks name are Ready again on that node within their timeout.
 import { DEFAULTS, type HealthCheck } from '../../api/documents.js';
 import type { OSNodeSpec, OSNodeStatus } from '../../api/resources.js';
-import { parseDuration } from '../../rollout/duration.js';
+import { parseDuration } from '../../api/duration.js';
 import { selectorMatcher } from '../../rollout/selector.js';
 import type { PodObj } from './objects.js';
 
