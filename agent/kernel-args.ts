@@ -9,6 +9,11 @@ import { BOOT_OWNED_KERNEL_ARGS, kernelArgProblem as syntaxProblem, kernelArgNam
 const RESERVED: readonly string[] = BOOT_OWNED_KERNEL_ARGS;
 /** Arguments GRUB or the boot loader adds on its own; ignored when comparing with the running kernel. */
 const ADDED_BY_LOADER = ['BOOT_IMAGE', 'initrd'];
+/**
+ * Defaults the grub.cfg boot entry passes before the slot's own arguments (a slot's own `panic=`
+ * comes later and wins); one occurrence of each is the boot entry's, not the slot's.
+ */
+export const BOOT_ENTRY_DEFAULTS: readonly string[] = ['panic=10'];
 /** Base arguments of a slot (from the image installer), if any: `osfleet_kargs_base`. */
 export const BASE_VAR = 'osfleet_kargs_base';
 
@@ -63,7 +68,17 @@ export async function applyKernelArgs(grubenvPath: string, booted: Slot, running
     env.set(VAR.kargs(slot), value);
     await writeGrubEnvFile(grubenvPath, env);
   }
-  const running = runningCmdline.filter((a) => !RESERVED.includes(argKey(a)) && !ADDED_BY_LOADER.includes(argKey(a)));
+  const running = withoutBootEntryDefaults(runningCmdline).filter((a) => !RESERVED.includes(argKey(a)) && !ADDED_BY_LOADER.includes(argKey(a)));
   const pendingReboot = slot !== booted || running.join(' ') !== value;
   return { slot, args, pendingReboot };
+}
+
+/** The running command line without the one copy of each boot-entry default that grub.cfg put there. */
+export function withoutBootEntryDefaults(cmdline: readonly string[]): string[] {
+  const out = [...cmdline];
+  for (const d of BOOT_ENTRY_DEFAULTS) {
+    const i = out.indexOf(d);
+    if (i >= 0) out.splice(i, 1);
+  }
+  return out;
 }

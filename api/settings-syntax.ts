@@ -62,4 +62,4 @@ export function kernelArgName(arg: string): string {
 }
 
 /** Arguments the osfleet boot entry sets itself; the kernel-arg catalogue forbids each of them in git. */
-export const BOOT_OWNED_KERNEL_ARGS = ['root', 'ro', 'rw', 'osfleet.slot'] as const;
+export const BOOT_OWNED_KERNEL_ARGS = ['root', 'ro', 'rw', 'osfleet.slot', 'osfleet.try'] as const;

@@ -21,6 +21,7 @@ export const COMMANDS: Record<string, Entry> = {
     summary: "run the node agent: settings, A/B upgrades and status for this node's OSNode",
     load: async () => ({ run: async (argv) => (await import('../agent/main.js')).runAgent(argv) }),
   },
+  image: { summary: 'build a node image: the slot image for an OSVersion, and a disk image for a first install', load: () => import('./image.js') },
   plan: { summary: 'which nodes roll out in which batch and when (simulated, for PR review)', load: () => import('./plan.js') },
 };
 

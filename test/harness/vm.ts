@@ -1,0 +1,280 @@
+// A real machine for tests: QEMU booting an osfleet disk image through OVMF (UEFI firmware), GRUB and
+// a real kernel. The disk is a copy-on-write overlay of the image, so the image stays pristine; the
+// serial console is appended to a log file per VM (it survives reboots and power cuts); the host
+// reads the guest through the QEMU guest agent (guest-exec), never through a model of it. The guest
+// reaches nothing but the host-loopback ports a test forwards (-netdev user,restrict=on + guestfwd).
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+export const OVMF = '/usr/share/ovmf/OVMF.fd';
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface Forward {
+  /** Address and port the guest connects to (inside slirp's 10.0.2.0/24). */
+  guestIp: string;
+  guestPort: number;
+  /** Loopback port on the host it reaches. */
+  hostPort: number;
+}
+
+export interface VmOptions {
+  name: string;
+  /** The raw disk image (osfleet image build's NAME.disk.img); never written. */
+  disk: string;
+  workDir: string;
+  accel: Accel;
+  /** Files handed to the guest as QEMU fw_cfg entries opt/osfleet/<name>. */
+  fwCfg?: Record<string, string>;
+  forwards?: Forward[];
+  memoryMiB?: number;
+  cpus?: number;
+}
+
+/** Why QEMU cannot run here, or undefined. The VM tests fail with this message instead of skipping. */
+export function qemuProblem(): string | undefined {
+  for (const [file, pkg] of [
+    ['/usr/bin/qemu-system-x86_64', 'qemu-system-x86'],
+    ['/usr/bin/qemu-img', 'qemu-utils'],
+    [OVMF, 'ovmf'],
+    ['/usr/bin/socat', 'socat'],
+  ] as const) {
+    if (!existsSync(file)) return `${file} is missing: install the Debian package ${pkg} (hack/deps.sh does)`;
+  }
+  return undefined;
+}
+
+/**
+ * KVM only where it really boots a kernel: on a nested host /dev/kvm may exist and accept
+ * KVM_CREATE_VM while a guest hangs after the firmware. The probe boots `kernel` without a root
+ * filesystem under KVM; reaching the kernel's "Kernel panic" within the timeout proves KVM works.
+ * OSFLEET_VM_ACCEL=kvm|tcg overrides the probe.
+ */
+export async function chooseAccel(kernel: string, workDir: string, timeoutMs = 20_000): Promise<{ accel: Accel; why: string }> {
+  const forced = process.env.OSFLEET_VM_ACCEL;
+  if (forced === 'kvm' || forced === 'tcg') return { accel: forced, why: `OSFLEET_VM_ACCEL=${forced}` };
+  if (!existsSync('/dev/kvm')) return { accel: 'tcg', why: 'no /dev/kvm' };
+  mkdirSync(workDir, { recursive: true });
+  const log = path.join(workDir, 'kvm-probe.log');
+  const started = Date.now();
+  const ok = await new Promise<boolean>((resolve) => {
+    const p = spawn('qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-m', '256', '-nodefaults', '-display', 'none', '-no-reboot', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1', '-serial', `file:${log}`], { stdio: 'ignore' });
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('exit', () => {
+      clearTimeout(timer);
+      resolve(existsSync(log) && /Kernel panic/.test(readFileSync(log, 'latin1')));
+    });
+    p.on('error', () => resolve(false));
+  });
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  return ok ? { accel: 'kvm', why: `a kernel booted under KVM in ${secs} s` } : { accel: 'tcg', why: `a kernel did not boot under KVM within ${secs} s (nested KVM); using TCG` };
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class Vm {
+  readonly consoleLog: string;
+  readonly overlay: string;
+  private readonly qgaSocket: string;
+  private proc: ChildProcess | undefined;
+  private exited: Promise<void> | undefined;
+  /** QEMU processes started (power-ons). */
+  powerOns = 0;
+
+  private constructor(readonly opts: VmOptions) {
+    this.consoleLog = path.join(opts.workDir, `${opts.name}.console.log`);
+    this.overlay = path.join(opts.workDir, `${opts.name}.qcow2`);
+    this.qgaSocket = path.join(opts.workDir, `${opts.name}.qga.sock`);
+  }
+
+  static async create(opts: VmOptions): Promise<Vm> {
+    const problem = qemuProblem();
+    if (problem) throw new Error(problem);
+    mkdirSync(opts.workDir, { recursive: true });
+    const vm = new Vm(opts);
+    await execFileP('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', path.resolve(opts.disk), '-F', 'raw', vm.overlay]);
+    writeFileSync(vm.consoleLog, '');
+    return vm;
+  }
+
+  private args(): string[] {
+    const o = this.opts;
+    const fwd = (o.forwards ?? []).map((f) => `,guestfwd=tcp:${f.guestIp}:${f.guestPort}-cmd:socat STDIO TCP:127.0.0.1:${f.hostPort}`).join('');
+    const fw: string[] = [];
+    for (const [name, content] of Object.entries(o.fwCfg ?? {})) {
+      const file = path.join(o.workDir, `${o.name}.fwcfg.${name}`);
+      writeFileSync(file, content, { mode: 0o600 });
+      fw.push('-fw_cfg', `name=opt/osfleet/${name},file=${file}`);
+    }
+    return [
+      '-name', o.name,
+      '-machine', 'q35',
+      '-accel', o.accel,
+      '-cpu', o.accel === 'kvm' ? 'host' : 'max',
+      '-smp', String(o.cpus ?? 2),
+      '-m', String(o.memoryMiB ?? 1024),
+      '-nodefaults', '-display', 'none',
+      '-bios', OVMF,
+      '-drive', `file=${this.overlay},if=virtio,format=qcow2,cache=unsafe`,
+      '-chardev', `file,id=ser0,path=${this.consoleLog},append=on`,
+      '-serial', 'chardev:ser0',
+      '-chardev', `socket,id=qga0,path=${this.qgaSocket},server=on,wait=off`,
+      '-device', 'virtio-serial-pci',
+      '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
+      '-netdev', `user,id=n0,restrict=on${fwd}`,
+      '-device', 'virtio-net-pci,netdev=n0',
+      ...fw,
+    ];
+  }
+
+  /** Power on. Guest reboots stay inside this QEMU process (reset → firmware → GRUB). */
+  start(): void {
+    if (this.proc) throw new Error(`${this.opts.name} is already running`);
+    const p = spawn('qemu-system-x86_64', this.args(), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr?.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
+    this.proc = p;
+    this.powerOns++;
+    this.exited = new Promise((resolve) =>
+      p.on('exit', (code, signal) => {
+        if (this.proc === p) this.proc = undefined;
+        if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') writeFileSync(this.consoleLog, `\n[harness] qemu exited ${code ?? signal}: ${err}\n`, { flag: 'a' });
+        resolve();
+      }),
+    );
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined;
+  }
+
+  /** Pull the plug: SIGKILL QEMU (no shutdown, no flush inside the guest). */
+  async powerCut(): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    p.kill('SIGKILL');
+    await this.exited;
+  }
+
+  async stop(): Promise<void> {
+    await this.powerCut();
+  }
+
+  console(): string {
+    return readFileSync(this.consoleLog, 'latin1');
+  }
+
+  consoleTail(lines = 40): string {
+    return this.console().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').split('\n').slice(-lines).join('\n');
+  }
+
+  /** Kernel boots seen on the console so far (each prints its version banner once). */
+  kernelBoots(): number {
+    return (this.console().match(/Linux version \d/g) ?? []).length;
+  }
+
+  /** Waits until the console (from byte `from`) matches `re`; returns the match and where it ends. */
+  async waitConsole(re: RegExp, opts: { from?: number; timeoutMs: number; what: string }): Promise<{ match: RegExpExecArray; end: number }> {
+    const deadline = Date.now() + opts.timeoutMs;
+    for (;;) {
+      const text = this.console().slice(opts.from ?? 0);
+      const m = re.exec(text);
+      if (m) return { match: m, end: (opts.from ?? 0) + m.index + m[0].length };
+      if (!this.running) throw new Error(`${opts.what}: QEMU is not running\n${this.consoleTail()}`);
+      if (Date.now() > deadline) throw new Error(`${opts.what}: not on the console of ${this.opts.name} within ${opts.timeoutMs / 1000} s\n${this.consoleTail()}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  consoleSize(): number {
+    return statSync(this.consoleLog).size;
+  }
+
+  /** One QEMU guest agent request; undefined when the agent does not answer within `timeoutMs`. */
+  private qga(command: string, args: Record<string, unknown> | undefined, timeoutMs: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(this.qgaSocket);
+      const syncId = Math.floor(Math.random() * 1e9);
+      let buf = '';
+      let synced = false;
+      const timer = setTimeout(() => {
+        sock.destroy();
+        resolve(undefined);
+      }, timeoutMs);
+      const finish = (f: () => void) => {
+        clearTimeout(timer);
+        sock.destroy();
+        f();
+      };
+      sock.on('error', () => finish(() => resolve(undefined)));
+      sock.on('connect', () => sock.write(`${JSON.stringify({ execute: 'guest-sync', arguments: { id: syncId } })}\n`));
+      sock.on('data', (b) => {
+        buf += b.toString('latin1');
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i).replace(/^\xff/, '').trim();
+          buf = buf.slice(i + 1);
+          if (!line) continue;
+          let msg: { return?: unknown; error?: { desc: string } };
+          try {
+            msg = JSON.parse(line);
+          } catch {
+            continue;
+          }
+          if (!synced) {
+            if (msg.return === syncId) {
+              synced = true;
+              sock.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) })}\n`);
+            }
+            continue;
+          }
+          if (msg.error) finish(() => reject(new Error(`guest agent ${command}: ${msg.error!.desc}`)));
+          else finish(() => resolve(msg.return));
+          return;
+        }
+      });
+    });
+  }
+
+  /** Whether the guest agent answers (the guest has booted far enough to be read). */
+  async guestUp(timeoutMs = 3000): Promise<boolean> {
+    if (!this.running) return false;
+    return (await this.qga('guest-ping', undefined, timeoutMs)) !== undefined;
+  }
+
+  /** Run `sh -c script` in the guest and wait for it (guest-exec). */
+  async exec(script: string, timeoutMs = 30_000): Promise<ExecResult> {
+    const started = await this.qga('guest-exec', { path: '/bin/sh', arg: ['-c', script], 'capture-output': true }, 10_000);
+    if (!started) throw new Error(`${this.opts.name}: the guest agent does not answer (is the guest up?)`);
+    const pid = (started as { pid: number }).pid;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const st = (await this.qga('guest-exec-status', { pid }, 10_000)) as { exited: boolean; exitcode?: number; signal?: number; 'out-data'?: string; 'err-data'?: string } | undefined;
+      if (st?.exited) {
+        return {
+          code: st.exitcode ?? 128 + (st.signal ?? 0),
+          stdout: Buffer.from(st['out-data'] ?? '', 'base64').toString(),
+          stderr: Buffer.from(st['err-data'] ?? '', 'base64').toString(),
+        };
+      }
+      if (Date.now() > deadline) throw new Error(`${this.opts.name}: guest command did not finish within ${timeoutMs / 1000} s: ${script}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Read a guest file (stdout of cat), trimmed. */
+  async read(file: string): Promise<string> {
+    const r = await this.exec(`cat ${JSON.stringify(file)}`);
+    if (r.code !== 0) throw new Error(`${this.opts.name}: cannot read ${file}: ${r.stderr.trim()}`);
+    return r.stdout.trim();
+  }
+}
