@@ -8,14 +8,14 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{api,render,rollout,controller,agent,cli}/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          include: ['{api,render,rollout,controller,agent,cli,image}/**/*.test.ts', 'test/unit/**/*.test.ts'],
           testTimeout: 60_000,
         },
       },
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/vm/**/*.test.ts'],
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,

@@ -15,7 +15,7 @@ describe('simulateGrubBoot (mirror of agent/boot/grub.cfg)', () => {
   it('boots the saved slot when nothing is armed, and leaves the block alone', () => {
     const e = env({ saved_entry: 'osfleet-B', osfleet_kargs_B: 'quiet' });
     const r = simulateGrubBoot(e);
-    expect(r).toMatchObject({ bootedSlot: 'B', triedArmed: false, cmdline: ['root=PARTLABEL=osfleet-B', 'ro', 'osfleet.slot=B', 'quiet'] });
+    expect(r).toMatchObject({ bootedSlot: 'B', triedArmed: false, cmdline: ['root=PARTLABEL=osfleet-B', 'ro', 'panic=10', 'osfleet.slot=B', 'quiet'] });
     expect(r.newEnv).toEqual(e);
   });
 
@@ -47,6 +47,22 @@ describe('simulateGrubBoot (mirror of agent/boot/grub.cfg)', () => {
     }
     expect(booted).toEqual(['B', 'B', 'B', 'A', 'A']);
     expect(e.get('osfleet_boot_tries')).toBe('3');
+  });
+
+  it('a slot without a kernel is not tried: the try is counted, the reason saved, the saved slot boots', () => {
+    const armed = env({ saved_entry: 'osfleet-A', next_entry: 'osfleet-B', osfleet_boot_tries: '0', osfleet_max_tries: '2' });
+    const r = simulateGrubBoot(armed, (slot) => slot === 'A');
+    expect(r.bootedSlot).toBe('A');
+    expect(r.triedArmed).toBe(false);
+    expect(r.cmdline).not.toContain('osfleet.try=1');
+    expect(bootState(r.newEnv)).toMatchObject({ saved: 'A', next: undefined, tries: 1 });
+    expect(r.newEnv.get('osfleet_boot_error')).toMatch(/no \/boot\/vmlinuz on osfleet-B/);
+  });
+
+  it('marks a try of the armed slot on the kernel command line (osfleet.try=1)', () => {
+    const r = simulateGrubBoot(env({ saved_entry: 'osfleet-A', next_entry: 'osfleet-B', osfleet_boot_tries: '0' }));
+    expect(r.cmdline).toContain('osfleet.try=1');
+    expect(simulateGrubBoot(r.newEnv).cmdline).not.toContain('osfleet.try=1');
   });
 
   it('ignores a next_entry that is not an osfleet slot', () => {
@@ -87,11 +103,13 @@ describe('agent/boot/grub.cfg', () => {
       'set default="${next_entry}"',
       'if [ "${osfleet_try}" = "no" ]; then',
       'set next_entry=',
-      'save_env next_entry osfleet_boot_tries',
+      'save_env --file "${osfleet_grubenv}" next_entry osfleet_boot_tries osfleet_boot_error',
+      'if [ -f "(${osfleet_disk},${osfleet_try_part})/boot/vmlinuz" ]; then',
+      'set osfleet_try_arg=osfleet.try=1',
       'menuentry "osfleet slot A" --id osfleet-A {',
       'menuentry "osfleet slot B" --id osfleet-B {',
-      'linux /boot/vmlinuz root=PARTLABEL=osfleet-A ro osfleet.slot=A ${osfleet_kargs_A}',
-      'linux /boot/vmlinuz root=PARTLABEL=osfleet-B ro osfleet.slot=B ${osfleet_kargs_B}',
+      'linux /boot/vmlinuz root=PARTLABEL=osfleet-A ro panic=10 osfleet.slot=A ${osfleet_try_arg} ${osfleet_kargs_A}',
+      'linux /boot/vmlinuz root=PARTLABEL=osfleet-B ro panic=10 osfleet.slot=B ${osfleet_try_arg} ${osfleet_kargs_B}',
     ]) {
       expect(cfg).toContain(line);
     }

@@ -10,6 +10,8 @@ export const VAR = {
   tries: 'osfleet_boot_tries',
   maxTries: 'osfleet_max_tries',
   kargs: (slot: Slot) => `osfleet_kargs_${slot}`,
+  /** Written by GRUB: why it skipped the armed slot (e.g. no kernel on it). */
+  bootError: 'osfleet_boot_error',
 } as const;
 
 /** grub.cfg's arithmetic-free counter goes up to 3. */
@@ -34,6 +36,8 @@ export interface BootState {
   tries: number;
   maxTries: number;
   kargs: Record<Slot, string>;
+  /** Why GRUB skipped the armed slot on its last try, if it said. */
+  bootError?: string;
 }
 
 /** GRUB's `test` reads numbers with strtol: leading digits, else 0. */
@@ -50,6 +54,7 @@ export function bootState(env: GrubEnv): BootState {
     tries: grubNumber(env.get(VAR.tries)),
     maxTries: maxRaw ? grubNumber(maxRaw) : 1,
     kargs: { A: env.get(VAR.kargs('A')) ?? '', B: env.get(VAR.kargs('B')) ?? '' },
+    ...(env.get(VAR.bootError) ? { bootError: env.get(VAR.bootError) as string } : {}),
   };
 }
 
@@ -63,12 +68,13 @@ export interface GrubBootResult {
   cmdline: string[];
 }
 
-/** What agent/boot/grub.cfg does on one boot, step for step. Pure. */
-export function simulateGrubBoot(env: GrubEnv): GrubBootResult {
+/**
+ * What agent/boot/grub.cfg does on one boot, step for step. Pure. `hasKernel` says whether a slot's
+ * partition holds /boot/vmlinuz (the script checks before trying an armed slot; default: yes).
+ */
+export function simulateGrubBoot(env: GrubEnv, hasKernel: (slot: Slot) => boolean = () => true): GrubBootResult {
   const vars = new Map(env); // load_env
   const get = (n: string) => vars.get(n) ?? '';
-  if (get('osfleet_fslabel_A') === '') vars.set('osfleet_fslabel_A', 'osfleet-A');
-  if (get('osfleet_fslabel_B') === '') vars.set('osfleet_fslabel_B', 'osfleet-B');
   let def = get(VAR.saved);
   if (def !== 'osfleet-B') def = 'osfleet-A';
   if (get(VAR.maxTries) === '') vars.set(VAR.maxTries, '1');
@@ -79,20 +85,28 @@ export function simulateGrubBoot(env: GrubEnv): GrubBootResult {
     let tryIt = get(VAR.next) === 'osfleet-A' || get(VAR.next) === 'osfleet-B';
     if (grubNumber(get(VAR.tries)) >= grubNumber(get(VAR.maxTries))) tryIt = false;
     if (tryIt) {
-      def = get(VAR.next);
-      triedArmed = true;
       const t = get(VAR.tries);
       vars.set(VAR.tries, t === '0' ? '1' : t === '1' ? '2' : '3');
+      vars.set(VAR.bootError, '');
+      const armed = slotOfEntry(get(VAR.next)) as Slot;
+      if (hasKernel(armed)) {
+        def = get(VAR.next);
+        triedArmed = true;
+      } else {
+        vars.set(VAR.bootError, `no /boot/vmlinuz on ${get(VAR.next)}`);
+        tryIt = false;
+      }
     }
     if (!tryIt) vars.set(VAR.next, '');
     if (grubNumber(get(VAR.tries)) >= grubNumber(get(VAR.maxTries))) vars.set(VAR.next, '');
-    // save_env next_entry osfleet_boot_tries: GRUB appends names the block lacks.
+    // save_env next_entry osfleet_boot_tries osfleet_boot_error: GRUB appends names the block lacks.
     newEnv.set(VAR.next, get(VAR.next));
     newEnv.set(VAR.tries, get(VAR.tries));
+    newEnv.set(VAR.bootError, get(VAR.bootError));
   }
   const bootedSlot = slotOfEntry(def) ?? 'A';
   const extra = get(VAR.kargs(bootedSlot)).split(/\s+/).filter((a) => a.length > 0);
-  const cmdline = [`root=PARTLABEL=osfleet-${bootedSlot}`, 'ro', `osfleet.slot=${bootedSlot}`, ...extra];
+  const cmdline = [`root=PARTLABEL=osfleet-${bootedSlot}`, 'ro', 'panic=10', `osfleet.slot=${bootedSlot}`, ...(triedArmed ? ['osfleet.try=1'] : []), ...extra];
   return { bootedSlot, triedArmed, newEnv, cmdline };
 }
 
@@ -101,7 +115,7 @@ export async function armSlot(grubenvPath: string, slot: Slot, maxTries = 1): Pr
   if (!Number.isInteger(maxTries) || maxTries < 1 || maxTries > MAX_BOOT_TRIES) {
     throw new Error(`boot tries must be 1 to ${MAX_BOOT_TRIES} (grub.cfg counts no further), got ${maxTries}`);
   }
-  await updateGrubEnvFile(grubenvPath, { [VAR.next]: entryOf(slot), [VAR.tries]: '0', [VAR.maxTries]: String(maxTries) });
+  await updateGrubEnvFile(grubenvPath, { [VAR.next]: entryOf(slot), [VAR.tries]: '0', [VAR.maxTries]: String(maxTries), [VAR.bootError]: '' });
 }
 
 /** Forget an armed slot that was never tried (e.g. the target changed before the reboot). */

@@ -95,7 +95,9 @@ export function decideUpgrade(f: UpgradeFacts): UpgradeDecision {
     if (boot.tries >= 1 || attempt.healthFailure) {
       const why = attempt.healthFailure
         ? `it booted but failed its health checks (${attempt.healthFailure})`
-        : `it never reported healthy (it did not start, or the agent on it could not run) within ${boot.tries} boot attempt${boot.tries === 1 ? '' : 's'}`;
+        : boot.bootError
+          ? `GRUB could not start it (${boot.bootError})`
+          : `it never reported healthy (it did not start, or the agent on it could not run) within ${boot.tries} boot attempt${boot.tries === 1 ? '' : 's'}`;
       const reason = `The node was set to boot ${describe(attempt.slot, attempt.version)} once; ${why}, so GRUB fell back to ${describe(booted, bootedVersion)}.`;
       return d('RolledBack', 'FellBack', reason, { kind: 'record-outcome', outcome: { kind: 'RolledBack', version: attempt.version, sha256: attempt.sha256, reason } });
     }

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 setup_failed() { echo "hack/test.sh: $1 failed (see above)" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 bash hack/deps.sh || setup_failed "installing host packages"
 bash hack/build-k8s.sh >/dev/null || setup_failed "building the Kubernetes test binaries"
+# The node images the VM tests boot (test/vm/), built by `osfleet image build` and cached by their inputs.
+npm run --silent build >/dev/null || setup_failed "building osfleet (dist/) for the node images"
+npx tsx test/vm/images.ts || setup_failed "building the VM test images (test/vm/images.ts)"
 
 report="$(mktemp -d)/vitest.json"
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"

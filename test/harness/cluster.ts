@@ -126,7 +126,8 @@ export class Cluster {
         issue(ca, pki, 'apiserver', {
           cn: 'kube-apiserver',
           serverNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-          serverIPs: ['127.0.0.1', '10.0.0.1'],
+          // 10.0.2.100: the address VM guests reach the API server at (test/harness/vm.ts forwards it).
+          serverIPs: ['127.0.0.1', '10.0.0.1', '10.0.2.100'],
         }),
         issue(ca, pki, 'admin', { cn: 'admin', orgs: ['system:masters'] }),
         issue(ca, pki, 'controller-manager', { cn: 'system:kube-controller-manager' }),
