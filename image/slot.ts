@@ -97,7 +97,10 @@ async function integrate(tree: string, o: BaseSlotOptions, log: (m: string) => v
 }
 
 export async function squash(src: string, out: string, epoch: number, append: boolean): Promise<void> {
-  await run('mksquashfs', [src, out, '-comp', 'gzip', ...(append ? [] : ['-noappend']), '-no-progress', '-quiet', '-all-time', String(epoch), '-mkfs-time', String(epoch)]);
+  // The root directory as a root filesystem needs it, whatever the source directory's mode (a
+  // mkdtemp is 0700, and a / that others cannot search breaks every service with its own user).
+  const root = ['-root-mode', '755', '-root-uid', '0', '-root-gid', '0', '-root-time', String(epoch)];
+  await run('mksquashfs', [src, out, '-comp', 'gzip', ...(append ? [] : ['-noappend']), '-no-progress', '-quiet', '-no-recovery', '-all-time', String(epoch), '-mkfs-time', String(epoch), ...root]);
 }
 
 export async function baseSlotImage(cacheDir: string, o: BaseSlotOptions, log: (m: string) => void): Promise<{ path: string; hit: boolean; key: string }> {
@@ -129,7 +132,8 @@ export interface ImageLayer {
 
 /** The /osfleet directory appended to the base: what differs between images built from one base. */
 export async function slotImage(cacheDir: string, base: { path: string; key: string }, layer: ImageLayer, epoch: number): Promise<{ path: string; hit: boolean }> {
-  const key = inputsKey({ base: base.key, layer: { ...layer, appDir: await listFilesDigest(layer.appDir) }, epoch });
+  // format: bump when how the layer is made changes (2: root directory mode set on append).
+  const key = inputsKey({ base: base.key, layer: { ...layer, appDir: await listFilesDigest(layer.appDir) }, epoch, format: 2 });
   return cached(cacheDir, 'slot', key, 'slot.squashfs', async (tmp) => {
     const dir = await mkdtemp(path.join(path.dirname(tmp), 'layer-'));
     try {

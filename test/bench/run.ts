@@ -10,6 +10,7 @@ const GROUPS: Record<string, string[]> = {
   sync: ['./sync.js'],
   rollout: ['./rollout-planner.js', './rollout-fleet.js'],
   agent: ['./agent.js'],
+  vm: ['./vm.js'],
 };
 
 async function main(): Promise<number> {
