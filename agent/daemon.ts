@@ -187,6 +187,9 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       if (decision.action.kind === 'reboot' || decision.action.kind === 'fallback') logger.warn({ action: decision.action.kind, message: decision.message }, 'rebooting');
       try {
         if (decision.action.kind === 'reboot' && permit) {
+          // The slot armed during this pass (a rollback flip arms it after the settings step) boots
+          // with the kernel arguments of the settings in force, not with what it carried before.
+          if (state.applied) await applyKernelArgs(host.config.grubenvPath, booted, cmdline, state.applied.kernelArgs);
           // Durably record the token before the machine goes down: it never reboots twice for one grant.
           await recordReboot(permit.token, bootId);
         }

@@ -62,8 +62,10 @@ export async function chooseAccel(kernel: string, workDir: string, timeoutMs = 2
   mkdirSync(workDir, { recursive: true });
   const log = path.join(workDir, 'kvm-probe.log');
   const started = Date.now();
+  let qemuErr = '';
   const ok = await new Promise<boolean>((resolve) => {
-    const p = spawn('qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-m', '256', '-nodefaults', '-display', 'none', '-no-reboot', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1', '-serial', `file:${log}`], { stdio: 'ignore' });
+    const p = spawn('qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-m', '256', '-nodefaults', '-display', 'none', '-no-reboot', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1', '-serial', `file:${log}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    p.stderr?.on('data', (b: Buffer) => (qemuErr = (qemuErr + b.toString()).slice(-300)));
     const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
     p.on('exit', () => {
       clearTimeout(timer);
@@ -72,7 +74,10 @@ export async function chooseAccel(kernel: string, workDir: string, timeoutMs = 2
     p.on('error', () => resolve(false));
   });
   const secs = ((Date.now() - started) / 1000).toFixed(1);
-  return ok ? { accel: 'kvm', why: `a kernel booted under KVM in ${secs} s` } : { accel: 'tcg', why: `a kernel did not boot under KVM within ${secs} s (nested KVM); using TCG` };
+  const said = qemuErr.trim().split('\n')[0];
+  return ok
+    ? { accel: 'kvm', why: `a kernel booted under KVM in ${secs} s` }
+    : { accel: 'tcg', why: `a kernel did not boot under KVM (${said ? `QEMU: ${said}` : `nothing within ${secs} s`}); using TCG` };
 }
 
 export interface ExecResult {

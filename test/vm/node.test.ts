@@ -251,7 +251,9 @@ describe.sequential(`a real node under QEMU`, () => {
     // The persist partition and the /etc overlay are in place.
     const mounts = await vm.read('/proc/mounts');
     expect(mounts).toMatch(/ \/persist ext4 rw/);
-    expect(mounts).toMatch(/^overlay \/etc overlay .*upperdir=\/persist\/overlay\/etc\/upper/m);
+    // (The overlay's options name the paths as the initramfs saw them, under its /root.)
+    expect(mounts).toMatch(/^overlay \/etc overlay .*upperdir=[^,]*\/persist\/overlay\/etc\/upper/m);
+    expect(mounts).toMatch(/^overlay \/var overlay .*upperdir=[^,]*\/persist\/overlay\/var\/upper/m);
     expect(mounts).toMatch(/^\/dev\/vda3 \/ squashfs ro/m);
   }, BOOT_MS + 180_000);
 
@@ -310,7 +312,8 @@ describe.sequential(`a real node under QEMU`, () => {
       const from = vm.consoleSize();
       const t0 = Date.now();
       await push({ 'policy.yaml': policyDoc(img()) }, `fleet: ${img().version}`);
-      const o = await waitNode(`RolledBack from ${img().version}`, (n) => n.status?.phase === 'RolledBack', 12 * 60_000);
+      // The message names the version: a RolledBack left from the case before does not count.
+      const o = await waitNode(`RolledBack from ${img().version}`, (n) => n.status?.phase === 'RolledBack' && (n.status?.message ?? '').includes(`(version ${img().version})`), 12 * 60_000);
       if (what === 'GRUB cannot load its kernel') figure('vm.fallback_s', (Date.now() - t0) / 1000);
       expect(o.status.message).toMatch(reason);
       expect(o.status.bootedSlot).toBe('A');
