@@ -27,6 +27,7 @@ import {
   podIdentity,
   sendWebhook,
   setNodeReady,
+  standInAgentDaemonSet,
   testbed,
   until,
   waitAgentPolicyActive,
@@ -377,23 +378,8 @@ beforeAll(async () => {
   await tb.createNode(cpNode, { 'node-role.kubernetes.io/control-plane': '' });
   cleanups.push(() => core.deleteNode({ name: cpNode }));
 
-  // The agents' pods belong to a DaemonSet, so drains leave them be. The test bed runs no DaemonSet
-  // controller: a stand-in DaemonSet object owns the pods the test binds to each node.
-  const ds = await apps.createNamespacedDaemonSet({
-    namespace: OSFLEET_NS,
-    body: {
-      metadata: { name: `${p}-agent` },
-      spec: {
-        selector: { matchLabels: { app: `${p}-agent` } },
-        template: {
-          metadata: { labels: { app: `${p}-agent` } },
-          spec: { serviceAccountName: 'osfleet-agent', containers: [{ name: 'agent', image: 'registry.invalid/osfleet/agent:e2e' }] },
-        },
-      },
-    },
-  });
-  cleanups.push(() => apps.deleteNamespacedDaemonSet({ namespace: OSFLEET_NS, name: `${p}-agent` }));
-  const owner = { apiVersion: 'apps/v1', kind: 'DaemonSet', name: ds.metadata!.name!, uid: ds.metadata!.uid! };
+  const { owner, remove: removeDs } = await standInAgentDaemonSet(tb, `${p}-agent`);
+  cleanups.push(removeDs);
 
   // The controller's identity: the deployed ServiceAccount, token bound to its pod.
   const ctl = await podIdentity(tb, { sa: 'osfleet-controller', node: cpNode, pod: `${p}-controller` });

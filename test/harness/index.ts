@@ -20,7 +20,7 @@ import { createNode, createPodOnNode, type PodOnNode } from './nodes.js';
 export { apiMessage, apiStatus, installCrds } from './cluster.js';
 export { createRepo, git, hubSignature256, repoUrl, sendWebhook, GitServer, WorkClone } from './git-server.js';
 export { mintUser, serviceAccountTokenForPod, tokenIdentity } from './identities.js';
-export { installDeploy, OSFLEET_NS, podIdentity, waitAgentPolicyActive, WORKLOAD_KINDS, type Install, type PodIdentity } from './install.js';
+export { installDeploy, OSFLEET_NS, podIdentity, standInAgentDaemonSet, waitAgentPolicyActive, WORKLOAD_KINDS, type Install, type PodIdentity } from './install.js';
 export { createFleetSource, getOsfleetObject, type FleetSourceFor, type OsfleetObject } from './osfleet-objects.js';
 export { createNode, createPodOnNode, deletePodNow, setNodeReady, setPodReady } from './nodes.js';
 export { pidAlive, rssKiB, until } from './processes.js';

@@ -4,6 +4,7 @@
 // controllers. And the identities those workloads would run as: service-account tokens bound to a
 // pod on a node, as the kubelet requests them for a projected volume.
 import { join } from 'node:path';
+import { AppsV1Api } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { repoRoot } from './binaries.js';
 import type { Identity } from './identities.js';
@@ -89,4 +90,30 @@ export async function podIdentity(
   const token = await tb.serviceAccountTokenForPod(namespace, opts.sa, pod);
   const id = await tb.tokenIdentity(opts.sa, token);
   return { ...id, pod, token };
+}
+
+/**
+ * The agents' pods belong to a DaemonSet, so drains leave them be. The test bed runs no DaemonSet
+ * controller: this stand-in DaemonSet object owns the pods a test binds to each node. Returns the
+ * owner reference for podIdentity and a function that deletes the DaemonSet.
+ */
+export async function standInAgentDaemonSet(tb: Testbed, name: string): Promise<{ owner: { apiVersion: string; kind: string; name: string; uid: string }; remove: () => Promise<unknown> }> {
+  const apps = tb.kc.makeApiClient(AppsV1Api);
+  const ds = await apps.createNamespacedDaemonSet({
+    namespace: OSFLEET_NS,
+    body: {
+      metadata: { name },
+      spec: {
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: { serviceAccountName: 'osfleet-agent', containers: [{ name: 'agent', image: 'registry.invalid/osfleet/agent:test' }] },
+        },
+      },
+    },
+  });
+  return {
+    owner: { apiVersion: 'apps/v1', kind: 'DaemonSet', name: ds.metadata!.name!, uid: ds.metadata!.uid! },
+    remove: () => apps.deleteNamespacedDaemonSet({ namespace: OSFLEET_NS, name }),
+  };
 }

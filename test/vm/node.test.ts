@@ -12,17 +12,16 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startImageServer, type ImageServer } from '../../agent/testing/sandbox.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
-import { createFleetSource, deletePodNow, getOsfleetObject, git, installDeploy, OSFLEET_NS, podIdentity, sendWebhook, setNodeReady, testbed, until, type WorkClone } from '../harness/index.js';
+import { createFleetSource, deletePodNow, getOsfleetObject, git, installDeploy, OSFLEET_NS, podIdentity, sendWebhook, setNodeReady, standInAgentDaemonSet, testbed, until, type WorkClone } from '../harness/index.js';
 import { chooseAccel, Vm, type Accel } from '../harness/vm.js';
 import { manifestPath, UNHEALTHY_CHECK, GUEST_IMAGE_HOST, GUEST_IMAGE_PORT, type VmImage, type VmImages } from './images.js';
 
 const tb = testbed();
 const core = tb.kc.makeApiClient(CoreV1Api);
-const apps = tb.kc.makeApiClient(AppsV1Api);
 const p = tb.uniqueName('vm');
 const nodeName = `${p}-node`;
 const osName = `${p}-fleet`;
@@ -167,18 +166,8 @@ beforeAll(async () => {
   const cpNode = `${p}-cp`;
   await tb.createNode(cpNode, { 'node-role.kubernetes.io/control-plane': '' });
   cleanups.push(() => core.deleteNode({ name: cpNode }));
-  const ds = await apps.createNamespacedDaemonSet({
-    namespace: OSFLEET_NS,
-    body: {
-      metadata: { name: `${p}-agent` },
-      spec: {
-        selector: { matchLabels: { app: `${p}-agent` } },
-        template: { metadata: { labels: { app: `${p}-agent` } }, spec: { serviceAccountName: 'osfleet-agent', containers: [{ name: 'agent', image: 'registry.invalid/osfleet/agent:vm' }] } },
-      },
-    },
-  });
-  cleanups.push(() => apps.deleteNamespacedDaemonSet({ namespace: OSFLEET_NS, name: `${p}-agent` }));
-  const owner = { apiVersion: 'apps/v1', kind: 'DaemonSet', name: ds.metadata!.name!, uid: ds.metadata!.uid! };
+  const { owner, remove: removeDs } = await standInAgentDaemonSet(tb, `${p}-agent`);
+  cleanups.push(removeDs);
   const ctl = await podIdentity(tb, { sa: 'osfleet-controller', node: cpNode, pod: `${p}-controller` });
   cleanups.push(() => deletePodNow(tb.kc, OSFLEET_NS, ctl.pod));
   const agent = await podIdentity(tb, { sa: 'osfleet-agent', node: nodeName, pod: `${p}-agent`, owner });
