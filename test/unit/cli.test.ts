@@ -146,6 +146,8 @@ describe('osfleet diff', () => {
     expect(r.stdout).toContain('| sysctl `vm.nr_hugepages` | — → `64` | **after reboot** |');
     expect(r.stdout).toContain('| sysctl `vm.max_map_count` | `262144` → `524288` | live, no reboot |');
     expect(r.stdout).toContain('- sysctl `net.ipv4.tcp_fastopen` in `workers`');
+    // The changed policy's windows ahead, as a chart.
+    expect(r.stdout).toMatch(/#### control-plane\n\n```mermaid\ngantt\n/);
   });
 
   it('compares with the working tree when --to is left out, and exits 1 when it has errors', async () => {
