@@ -1,25 +1,13 @@
 // The alerting rules in deploy/monitoring/: promtool's own checks and unit tests, and every metric
 // they use is one the controller registers (the integration test checks a live scrape too).
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
 import { ControllerMetrics } from '../../controller/metrics.js';
 import { RolloutMetrics } from '../../controller/rollout/metrics.js';
+import { MONITORING_DIR as dir, ruleMetricNames } from '../harness/alert-rules.js';
 
 const run = promisify(execFile);
-const dir = join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), 'deploy/monitoring');
-const rulesFile = join(dir, 'osfleet-alerts.rules.yaml');
-
-/** The metric names the rules' expressions use. */
-export function ruleMetricNames(file = rulesFile): string[] {
-  const doc = parseYaml(readFileSync(file, 'utf8')) as { groups: Array<{ rules: Array<{ expr: string }> }> };
-  const names = doc.groups.flatMap((g) => g.rules.flatMap((r) => r.expr.match(/\bosfleet_[a-z_]+/g) ?? []));
-  return [...new Set(names)].sort();
-}
 
 async function promtool(args: string[]): Promise<{ code: number; out: string }> {
   try {
