@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { Timeline } from '../rollout/timeline.js';
 import { fleetView, type FleetView } from './fleet-view.js';
 import type { LiveFleet } from './live-fleet.js';
+import { changesPlan } from './plan-inputs.js';
 import type { TimelineJob } from './timeline-worker.js';
 import { diffView, emptySent, type SentState, type ViewPatch } from './view-patch.js';
 
@@ -38,8 +39,8 @@ export class DashboardFeed {
     private readonly opts: FeedOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
-    live.onChange((kind) => {
-      if (kind !== 'events') this.timelineDirty = true;
+    live.onChange((kind, obj, old) => {
+      if (changesPlan(kind, obj, old)) this.timelineDirty = true;
       this.schedule();
     });
   }

@@ -10,6 +10,8 @@ import { WatchCache, stripManagedFields, type CachedObject } from '../controller
 import type { EventObj } from './fleet-view.js';
 import type { NodeLabels } from './fleet-timeline.js';
 
+export type FleetKind = 'sources' | 'oses' | 'configs' | 'osnodes' | 'nodes' | 'events';
+
 const osfleet = (plural: string) => `/apis/${GROUP}/${VERSION}/${plural}`;
 
 export class LiveFleet {
@@ -41,14 +43,14 @@ export class LiveFleet {
     this.all = [this.sources, this.oses, this.configs, this.osnodes, this.nodes, this.events] as unknown as Array<WatchCache<CachedObject>>;
   }
 
-  /** Called on every add, update or delete of any watched object. */
-  onChange(handler: (kind: 'sources' | 'oses' | 'configs' | 'osnodes' | 'nodes' | 'events', name: string) => void): void {
-    this.sources.onChange((_t, o) => handler('sources', o.metadata.name));
-    this.oses.onChange((_t, o) => handler('oses', o.metadata.name));
-    this.configs.onChange((_t, o) => handler('configs', o.metadata.name));
-    this.osnodes.onChange((_t, o) => handler('osnodes', o.metadata.name));
-    this.nodes.onChange((_t, o) => handler('nodes', o.metadata.name));
-    this.events.onChange((_t, o) => handler('events', o.metadata.name));
+  /** Called on every add, update or delete of any watched object, with the object before the change. */
+  onChange(handler: (kind: FleetKind, obj: CachedObject, old: CachedObject | undefined) => void): void {
+    this.sources.onChange((_t, o, old) => handler('sources', o, old));
+    this.oses.onChange((_t, o, old) => handler('oses', o, old));
+    this.configs.onChange((_t, o, old) => handler('configs', o, old));
+    this.osnodes.onChange((_t, o, old) => handler('osnodes', o, old));
+    this.nodes.onChange((_t, o, old) => handler('nodes', o, old));
+    this.events.onChange((_t, o, old) => handler('events', o, old));
   }
 
   /** Resolves when every cache has its first list. */

@@ -1,6 +1,8 @@
 // `osfleet dashboard` as a child process (the user's view: a kubeconfig and nothing else), its URL
 // read from its first line of output.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from './binaries.js';
 import { osfleetArgv } from './osfleet-cli.js';
 
 export interface DashboardProcess {
@@ -11,8 +13,10 @@ export interface DashboardProcess {
   stop(): Promise<void>;
 }
 
-export async function startDashboard(args: string[]): Promise<DashboardProcess> {
-  const [cmd, argv] = osfleetArgv(['dashboard', '--port', '0', ...args]);
+/** `compiled`: run bin/osfleet.js (dist/, from `tsc -p tsconfig.build.json`) as users do, not the sources through tsx. */
+export async function startDashboard(args: string[], opts: { compiled?: boolean } = {}): Promise<DashboardProcess> {
+  const full = ['dashboard', '--port', '0', ...args];
+  const [cmd, argv] = opts.compiled ? [process.execPath, [join(repoRoot, 'bin/osfleet.js'), ...full]] : osfleetArgv(full);
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
   let out = '';
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
