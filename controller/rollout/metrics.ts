@@ -73,7 +73,7 @@ export class RolloutMetrics {
     }));
     this.phaseSince = reuse(registry, 'osfleet_osnode_phase_since_timestamp_seconds', () => new Gauge({
       name: 'osfleet_osnode_phase_since_timestamp_seconds',
-      help: 'Unix time since which the controller has seen each OSNode in the phase it reports.',
+      help: 'Unix time since which the controller has seen each OSNode in the phase it reports (not for Idle and Done).',
       labelNames: ['node', 'phase'],
       registers,
     }));
@@ -88,16 +88,19 @@ export class RolloutMetrics {
     else {
       this.paused.set({ os, reason }, 1);
       this.pausedReason.set(os, reason);
+      this.knownOS.add(os);
     }
   }
 
   /**
-   * The phase each OSNode reports and since when this process has seen it in that phase (Unix
+   * The phase each busy OSNode reports and since when this process has seen it in that phase (Unix
    * seconds). A controller restart resets "since": a stuck alert then fires later, never falsely.
    */
   setNodePhases(nodes: Iterable<{ name: string; phase: string }>, nowSeconds: number): void {
     const seen = new Set<string>();
     for (const { name, phase } of nodes) {
+      // Idle and Done are where most nodes rest: no series for them keeps a large fleet's scrape small.
+      if (phase === 'Idle' || phase === 'Done') continue;
       seen.add(name);
       const old = this.phases.get(name);
       if (old?.phase === phase) continue;
