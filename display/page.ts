@@ -78,7 +78,8 @@ export const PAGE_JS = String.raw`'use strict';
     return e;
   };
   const serverNow = () => state.now + (Date.now() - state.at);
-  const short = (rev) => (rev ? (rev.length > 20 ? rev.slice(0, 19) + '…' : rev) : '—');
+  // main@sha1:<40 hex> → main@sha1:<12 hex>, as git abbreviates.
+  const short = (rev) => (rev ? rev.replace(/([0-9a-f]{12})[0-9a-f]{28}$/, '$1') : '—');
   const span = (ms) => {
     if (ms < 0) ms = 0;
     const s = Math.floor(ms / 1000), d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);

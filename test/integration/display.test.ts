@@ -16,7 +16,7 @@ import { startControllerProcess, type ControllerProcess } from '../../controller
 import { repoRoot } from '../harness/binaries.js';
 import { launchBrowser, type Browser } from '../harness/browser.js';
 import { startDashboard, type DashboardProcess } from '../harness/dashboard-process.js';
-import { createFleetSource, testbed, until, type WorkClone } from '../harness/index.js';
+import { createFleetSource, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
 import { osfleetArgv, runOsfleet } from '../harness/osfleet-cli.js';
 import { ruleMetricNames } from '../harness/alert-rules.js';
 import { OSNODES, createNodes, deleteNodes } from './rollout-fixtures.js';
@@ -161,13 +161,28 @@ describe('osfleet dashboard in a real browser', () => {
   });
 });
 
+describe('osfleet dashboard: a bad revision', () => {
+  it("shows the FleetSource's error with file:line:col, while the last good revision stays applied", async () => {
+    const good = await repo.head();
+    await repo.commitAndPush({ 'policy.yaml': policyDoc.replace('failureBudget: 1', 'failureBudget: many') }, 'a typo');
+    const hook = await sendWebhook(controller!.webhookUrl(p), { ref: 'refs/heads/main', after: await repo.head() }, 'hook-secret');
+    expect(hook.status).toBeLessThan(300);
+    const row = page.locator(`tr[data-source="${p}"]`);
+    await row.locator('.badge.False', { hasText: 'ValidationFailed' }).waitFor({ timeout: 30_000 });
+    expect(await row.locator('.message').textContent()).toMatch(/policy\.yaml:\d+:\d+: error: .*failureBudget/);
+    expect(await row.locator('td').nth(2).textContent()).toBe(`main@sha1:${good.slice(0, 12)}`);
+    await shot('3-bad-revision.png');
+  });
+});
+
 describe('alert metrics', () => {
   it('every metric the alerting rules use is in a scrape of the running controller, the halt and the FleetSource among them', async () => {
     const text = await (await fetch(controller!.metricsUrl)).text();
     const exported = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
     expect(ruleMetricNames().filter((n) => !exported.has(n))).toEqual([]);
     expect(await controller!.metric('osfleet_rollout_paused', { os: osName, reason: 'FailureBudgetReached' })).toBe(1);
-    expect(await controller!.metric('osfleet_fleetsource_ready', { fleetsource: p })).toBe(1);
+    // The bad revision above: not Ready, but fetched (the fetch itself worked).
+    expect(await controller!.metric('osfleet_fleetsource_ready', { fleetsource: p })).toBe(0);
     expect(await controller!.metric('osfleet_fleetsource_interval_seconds', { fleetsource: p })).toBe(3600);
     const fetched = await controller!.metric('osfleet_fleetsource_last_fetch_timestamp_seconds', { fleetsource: p });
     expect(Math.abs(fetched - Date.now() / 1000)).toBeLessThan(300);
@@ -194,7 +209,7 @@ describe('osfleet status', () => {
     const r = await runOsfleet(['status', ...kube()]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toMatch(/\u001b\[/);
-    expect(r.stdout).toMatch(new RegExp(`^fleetsource ${p} ready=true reason=Succeeded applied=main@sha1:[0-9a-f]{40}`, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`^fleetsource ${p} ready=false reason=ValidationFailed applied=main@sha1:[0-9a-f]{40} message=".*policy\\.yaml:\\d+:\\d+: error: `, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^os ${osName} version=2\\.0 state=Halted updated=\\d/6 .* budgetLeft=0/1 window="window open, closes in 2h 30m" reason=FailureBudgetReached`, 'm'));
     expect(r.stdout).toContain(`node ${failing} os=${osName} phase=Failed`);
   });
