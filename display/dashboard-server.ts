@@ -3,7 +3,9 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DashboardFeed } from './dashboard-feed.js';
-import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
+import { PAGE_HTML } from './page-html.js';
+import { PAGE_JS } from './page-script.js';
+import { PAGE_CSS } from './page-style.js';
 
 export interface DashboardServer {
   url: string;
