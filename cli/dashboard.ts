@@ -30,16 +30,31 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     }
     const port = options.port === undefined ? 8765 : Number(options.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${String(options.port)}: not a port number`);
-    const { loadUserKubeconfig, clockFrom } = await import('../display/connect.js');
+    const { loadUserKubeconfig, clockFrom, KubeconfigError } = await import('../display/connect.js');
     const { pino } = await import('pino');
     const { LiveFleet } = await import('../display/live-fleet.js');
     const { DashboardFeed } = await import('../display/dashboard-feed.js');
     const { startDashboardServer } = await import('../display/dashboard-server.js');
-    const kc = loadUserKubeconfig(typeof options.kubeconfig === 'string' ? options.kubeconfig : undefined);
+    let kc: ReturnType<typeof loadUserKubeconfig>;
+    try {
+      kc = loadUserKubeconfig(typeof options.kubeconfig === 'string' ? options.kubeconfig : undefined);
+    } catch (err) {
+      if (!(err instanceof KubeconfigError)) throw err;
+      io.stderr(`osfleet dashboard: ${err.message}\n`);
+      return 1;
+    }
     const now = clockFrom(typeof options['clock-file'] === 'string' ? options['clock-file'] : undefined);
     const live = new LiveFleet(kc, pino({ level: 'warn' }, pino.destination(2)));
     const feed = new DashboardFeed(live, { now });
-    const server = await startDashboardServer(feed, { port });
+    let server: Awaited<ReturnType<typeof startDashboardServer>>;
+    try {
+      server = await startDashboardServer(feed, { port });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      feed.stop();
+      io.stderr(`osfleet dashboard: 127.0.0.1:${port} is in use; pass --port N (0 picks a free port)\n`);
+      return 1;
+    }
     io.stdout(`osfleet dashboard: ${server.url} (cluster ${kc.getCurrentCluster()!.server}; Ctrl-C stops)\n`);
     await live.start();
     await new Promise<void>((resolve) => {

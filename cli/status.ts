@@ -22,12 +22,19 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       io.stdout(USAGE);
       return 0;
     }
-    const { loadUserKubeconfig, clockFrom } = await import('../display/connect.js');
+    const { loadUserKubeconfig, clockFrom, KubeconfigError } = await import('../display/connect.js');
     const { pino } = await import('pino');
     const { LiveFleet } = await import('../display/live-fleet.js');
     const { fleetView } = await import('../display/fleet-view.js');
     const { statusLines } = await import('../display/status-text.js');
-    const kc = loadUserKubeconfig(typeof options.kubeconfig === 'string' ? options.kubeconfig : undefined);
+    let kc: ReturnType<typeof loadUserKubeconfig>;
+    try {
+      kc = loadUserKubeconfig(typeof options.kubeconfig === 'string' ? options.kubeconfig : undefined);
+    } catch (err) {
+      if (!(err instanceof KubeconfigError)) throw err;
+      io.stderr(`osfleet status: ${err.message}\n`);
+      return 1;
+    }
     const now = clockFrom(typeof options['clock-file'] === 'string' ? options['clock-file'] : undefined);
     const live = new LiveFleet(kc, pino({ level: 'warn' }, pino.destination(2)));
     await live.start();

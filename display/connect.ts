@@ -3,11 +3,19 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 
+/** A kubeconfig that cannot be used; the commands print its message and exit 1. */
+export class KubeconfigError extends Error {}
+
 export function loadUserKubeconfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw new Error('the kubeconfig has no current cluster: pass --kubeconfig PATH or set current-context');
+  const where = path ?? (process.env.KUBECONFIG || '~/.kube/config');
+  try {
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new KubeconfigError(`kubeconfig ${where}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!kc.getCurrentCluster()) throw new KubeconfigError(`kubeconfig ${where} has no current cluster: pass --kubeconfig PATH or set current-context`);
   return kc;
 }
 

@@ -204,3 +204,14 @@ describe('osfleet diff', () => {
     expect(missing.stderr).toMatch(/--from REV is required/);
   });
 });
+
+describe('osfleet dashboard and status without a usable kubeconfig', () => {
+  it('exit 1 and say which kubeconfig is wrong, instead of an internal error', async () => {
+    const missing = join(tmp, 'no-such-kubeconfig');
+    for (const cmd of ['dashboard', 'status']) {
+      const r = await osfleet([cmd, '--kubeconfig', missing, ...(cmd === 'dashboard' ? ['--port', '0'] : [])]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toBe(`osfleet ${cmd}: kubeconfig ${missing}: ENOENT: no such file or directory, open '${missing}'\n`);
+    }
+  });
+});
