@@ -230,6 +230,12 @@ describe('osfleet status', () => {
         timeoutMs: 15_000,
         onTimeout: () => `${idle} ${JSON.stringify(patched)}\n${watch.output().slice(-1500)}`,
       });
+      // The page shows the same download as a bar.
+      const cell = page.locator(`tr[data-node="${idle}"] .download`);
+      await cell.locator('.meter.dl').waitFor({ timeout: 10_000 });
+      expect(await cell.textContent()).toBe(' 42%');
+      expect(await page.locator(`tr[data-node="${idle}"] .phase`).textContent()).toBe('Downloading');
+      await shot('4-downloading.png');
     } finally {
       watch.proc.kill('SIGTERM');
     }
