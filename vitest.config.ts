@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{api,render,rollout,controller,agent,cli,image}/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          include: ['{api,render,rollout,controller,agent,cli,image,display}/**/*.test.ts', 'test/unit/**/*.test.ts'],
           testTimeout: 60_000,
         },
       },

@@ -356,6 +356,7 @@ export class FleetSourceReconciler {
         return;
       }
       const intervalMs = this.intervalOf(fs, log);
+      this.opts.metrics.fleetSourceInterval.set({ fleetsource: name }, intervalMs / 1000);
 
       // 1. Fetch.
       const fetchTimer = this.opts.metrics.fetchDuration.startTimer({ fleetsource: name });
@@ -387,6 +388,8 @@ export class FleetSourceReconciler {
         return;
       }
       st.lastFetchedRevision = rev.revision;
+      // Wall time, not the injectable clock: alerts compare it with Prometheus' time().
+      this.opts.metrics.fleetSourceLastFetch.set({ fleetsource: name }, Date.now() / 1000);
       cond({ type: CONDITION_FETCHED, status: 'True', reason: 'Succeeded', message: `fetched revision ${rev.revision}` });
 
       // 2. Render.
@@ -548,8 +551,10 @@ export class FleetSourceReconciler {
   /** Writes status only when it differs; posts one Event per condition that changed status or reason. */
   private async writeStatus(fs: FleetSource, before: FleetSourceStatus, after: FleetSourceStatus): Promise<void> {
     after.observedGeneration = fs.metadata.generation;
-    if (canonicalJson(before) === canonicalJson(after)) return;
     const name = fs.metadata.name;
+    const ready = findCondition(after.conditions, CONDITION_READY);
+    this.opts.metrics.setFleetSourceState(name, { ready: ready?.status === 'True', suspended: fs.spec?.suspend === true });
+    if (canonicalJson(before) === canonicalJson(after)) return;
     this.opts.metrics.apiWrites.inc({ verb: 'patch-status', kind: 'FleetSource' });
     await this.custom.patchClusterCustomObjectStatus(
       { group: GROUP, version: VERSION, plural: 'fleetsources', name, body: { status: after } },

@@ -23,6 +23,10 @@ export class ControllerMetrics {
   readonly webhookRequests: Counter<'result'>;
   readonly apiWrites: Counter<'verb' | 'kind'>;
   readonly isLeader: Gauge;
+  readonly fleetSourceReady: Gauge<'fleetsource'>;
+  readonly fleetSourceSuspended: Gauge<'fleetsource'>;
+  readonly fleetSourceLastFetch: Gauge<'fleetsource'>;
+  readonly fleetSourceInterval: Gauge<'fleetsource'>;
   private readonly revisions = new Map<string, string>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -83,6 +87,35 @@ export class ControllerMetrics {
       help: '1 while this controller process holds the leader Lease.',
       registers,
     });
+    this.fleetSourceReady = new Gauge({
+      name: 'osfleet_fleetsource_ready',
+      help: "1 while the FleetSource's Ready condition is True, 0 otherwise (set by the leader).",
+      labelNames: ['fleetsource'],
+      registers,
+    });
+    this.fleetSourceSuspended = new Gauge({
+      name: 'osfleet_fleetsource_suspended',
+      help: '1 while the FleetSource has spec.suspend: true (not fetched on purpose).',
+      labelNames: ['fleetsource'],
+      registers,
+    });
+    this.fleetSourceLastFetch = new Gauge({
+      name: 'osfleet_fleetsource_last_fetch_timestamp_seconds',
+      help: 'Unix time of the last successful check of the remote (fetched, unchanged or cached).',
+      labelNames: ['fleetsource'],
+      registers,
+    });
+    this.fleetSourceInterval = new Gauge({
+      name: 'osfleet_fleetsource_interval_seconds',
+      help: "The FleetSource's polling interval (spec.interval, or the controller default).",
+      labelNames: ['fleetsource'],
+      registers,
+    });
+  }
+
+  setFleetSourceState(fleetsource: string, state: { ready: boolean; suspended: boolean }): void {
+    this.fleetSourceReady.set({ fleetsource }, state.ready ? 1 : 0);
+    this.fleetSourceSuspended.set({ fleetsource }, state.suspended ? 1 : 0);
   }
 
   setAppliedRevision(fleetsource: string, revision: string): void {
@@ -97,5 +130,6 @@ export class ControllerMetrics {
     const old = this.revisions.get(fleetsource);
     if (old !== undefined) this.appliedRevision.remove({ fleetsource, revision: old });
     this.revisions.delete(fleetsource);
+    for (const g of [this.fleetSourceReady, this.fleetSourceSuspended, this.fleetSourceLastFetch, this.fleetSourceInterval]) g.remove({ fleetsource });
   }
 }

@@ -1,7 +1,11 @@
-// `osfleet plan` as Markdown for a pull-request comment: per policy, the batches with their start
-// times in the policy's zone and in UTC, and which nodes reboot.
+// `osfleet plan` as Markdown for a pull-request comment: per policy, a timeline chart, the batches
+// with their start times in the policy's zone (and in UTC when that differs), and which nodes reboot.
 import { describeWindow } from '../render/diff.js';
 import type { PlanReport } from './plan-report.js';
+import { buildTimeline } from './timeline.js';
+import { timelineMarkdown } from './timeline-mermaid.js';
+
+const isUTC = (zone: string) => ['UTC', 'Etc/UTC', 'Etc/UCT', 'UCT', 'Etc/Universal', 'Universal', 'Zulu', 'Etc/Zulu'].includes(zone);
 
 const list = (names: readonly string[], max = 8) =>
   names.length <= max ? names.map((n) => `\`${n}\``).join(', ') : `${names.slice(0, max).map((n) => `\`${n}\``).join(', ')} and ${names.length - max} more`;
@@ -24,11 +28,17 @@ export function formatPlanMarkdown(r: PlanReport): string {
     if (p.batches.length === 0) {
       out.push('Nothing to do: every selected node already runs this version with these settings.', '');
     } else {
-      out.push(`| batch | starts (${p.timeZone}) | starts (UTC) | nodes | reboot |`, '|---|---|---|---|---|');
+      out.push(timelineMarkdown(buildTimeline(p, Date.parse(r.now))), '');
+      const utc = isUTC(p.timeZone);
+      out.push(
+        utc ? '| batch | starts (UTC) | nodes | reboot |' : `| batch | starts (${p.timeZone}) | starts (UTC) | nodes | reboot |`,
+        utc ? '|---|---|---|---|' : '|---|---|---|---|---|',
+      );
       for (const b of p.batches) {
         const reboot = b.reboot.length === b.nodes.length ? 'all' : b.reboot.length === 0 ? 'none (live settings)' : list(b.reboot);
         const when = b.start === null ? ['not within the simulated horizon', '—'] : [b.startLocal, b.start];
-        out.push(`| ${b.index + 1}${b.index === 0 ? ' (canary)' : ''} | ${when[0]} | ${when[1]} | ${list(b.nodes)} | ${b.start === null ? '—' : reboot} |`);
+        const cols = utc ? [b.start === null ? when[0] : b.start] : when;
+        out.push(`| ${b.index + 1}${b.index === 0 ? ' (canary)' : ''} | ${cols.join(' | ')} | ${list(b.nodes)} | ${b.start === null ? '—' : reboot} |`);
       }
       // The simulator lists only batches that take nodes: a share that rounds to what the batch
       // before already took (10% of 3 nodes) adds none.

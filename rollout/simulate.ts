@@ -3,6 +3,7 @@
 // `osfleet plan`; the CLI maps the rendered repository and the fleet file onto these inputs.
 
 import { assignBatches, plan } from './planner.js';
+import { DEFAULT_HORIZON_MS } from './windows.js';
 import { formatLocal } from './zone.js';
 import type { Action, DesiredConfig, Fleet, FleetNode, PolicyStatus, RolloutPolicy } from './types.js';
 
@@ -26,6 +27,14 @@ export interface SimBatch {
   reboot: string[];
   /** Nodes that only get live settings. */
   liveSettingsOnly: string[];
+  /** ISO 8601 UTC when the last node of this batch was done; null when one never was. */
+  end: string | null;
+}
+
+/** A wait between batches: from when it began to when the next batch may start (ISO 8601 UTC). */
+export interface SimSoak {
+  start: string;
+  end: string;
 }
 
 export interface SimPolicy {
@@ -37,6 +46,7 @@ export interface SimPolicy {
   /** Nodes still not updated when the simulation ended, and why. */
   notUpdated: string[];
   problem: { reason: string; message: string } | null;
+  soaks: SimSoak[];
 }
 
 export interface SimulationReport {
@@ -46,7 +56,7 @@ export interface SimulationReport {
 }
 
 export interface SimulateOptions {
-  /** How far the simulated clock may run (default 60 days). */
+  /** How far the simulated clock may run (default: as far as the planner looks for a window). */
   horizonMs?: number;
 }
 
@@ -154,7 +164,7 @@ export function simulate(
   now: number,
   options: SimulateOptions = {},
 ): SimulationReport {
-  const horizonMs = options.horizonMs ?? 60 * 24 * 60 * MINUTE;
+  const horizonMs = options.horizonMs ?? DEFAULT_HORIZON_MS;
   const end = now + horizonMs;
   const fleet = initialFleet(nodes);
   const live = policies.map((p) => ({ ...p, memory: p.memory }));
@@ -164,6 +174,10 @@ export function simulate(
   const rebooted = new Set<string>();
   const liveSettings = new Set<string>();
   const finishedAt = new Map<string, number>();
+  const doneAt = new Map<string, number>();
+  const soaks = live.map(() => new Map<string, number>());
+  const byName = new Map(fleet.nodes.map((n) => [n.name, n]));
+  const policyOf = new Map(assignment.flatMap((a, i) => a.batches.flatMap((b) => b.nodes.map((n) => [n, i] as const))));
   let statuses: PolicyStatus[] = [];
   let t = now;
   const maxRounds = 8 + 6 * fleet.nodes.length;
@@ -184,7 +198,15 @@ export function simulate(
         if (a.type === 'grant' && a.permit.applySettings) liveSettings.add(a.node);
       }
       applyInstantly(fleet, result.actions, (p) => versions.get(p));
+      for (const a of result.actions) {
+        const i = policyOf.get(a.node);
+        const n = byName.get(a.node);
+        if (i !== undefined && n && !doneAt.has(a.node) && isUpdated(n, live[i]!.target.version)) doneAt.set(a.node, t);
+      }
     }
+    statuses.forEach((s, i) => {
+      if (s.soakUntil && Date.parse(s.soakUntil) > t && !soaks[i]!.has(s.soakUntil)) soaks[i]!.set(s.soakUntil, t);
+    });
     const waiting = statuses.filter((s) => s.counts.updated + s.counts.failed < s.counts.total && !isHalted(s));
     if (waiting.length === 0) break;
     let next = Infinity;
@@ -213,7 +235,11 @@ export function simulate(
       for (const b of assignment[i]!.batches) {
         if (b.nodes.length === 0) continue;
         let start = Infinity;
-        for (const n of b.nodes) start = Math.min(start, changedAt.get(n) ?? Infinity);
+        let end = -Infinity;
+        for (const n of b.nodes) {
+          start = Math.min(start, changedAt.get(n) ?? Infinity);
+          end = Math.max(end, doneAt.get(n) ?? Infinity);
+        }
         batches.push({
           index: b.index,
           nodes: b.nodes,
@@ -221,6 +247,7 @@ export function simulate(
           startLocal: Number.isFinite(start) ? formatLocal(zone, start) : null,
           reboot: b.nodes.filter((n) => rebooted.has(n)),
           liveSettingsOnly: b.nodes.filter((n) => liveSettings.has(n) && !rebooted.has(n)),
+          end: Number.isFinite(start) && Number.isFinite(end) ? new Date(end).toISOString() : null,
         });
       }
       const notUpdated = fleetNotUpdated(fleet, assignment[i]!.batches.flatMap((b) => b.nodes), p.target.version);
@@ -243,6 +270,7 @@ export function simulate(
         finishedAt: done !== undefined && notUpdated.length === 0 ? new Date(done).toISOString() : null,
         notUpdated,
         problem,
+        soaks: [...soaks[i]!].map(([until, from]) => ({ start: new Date(from).toISOString(), end: until })),
       };
     }),
   };
@@ -252,16 +280,20 @@ function isHalted(s: PolicyStatus): boolean {
   return s.conditions.some((c) => c.type === 'Paused' && c.status === 'True');
 }
 
+function isUpdated(n: FleetNode, version: string): boolean {
+  const st = n.osnode?.status;
+  if (!st) return false;
+  return (
+    st.bootedVersion === version &&
+    (n.desiredConfig === undefined || st.appliedConfigHash === n.desiredConfig.hash) &&
+    (st.pendingReboot?.length ?? 0) === 0
+  );
+}
+
 function fleetNotUpdated(fleet: Fleet, names: string[], version: string): string[] {
   const byName = new Map(fleet.nodes.map((n) => [n.name, n]));
   return names.filter((name) => {
     const n = byName.get(name);
-    const st = n?.osnode?.status;
-    if (!n || !st) return true;
-    return !(
-      st.bootedVersion === version &&
-      (n.desiredConfig === undefined || st.appliedConfigHash === n.desiredConfig.hash) &&
-      (st.pendingReboot?.length ?? 0) === 0
-    );
+    return !n || !isUpdated(n, version);
   });
 }

@@ -397,6 +397,8 @@ class RolloutExecutor {
         failed: ps.counts.failed,
         conflicted: ps.counts.conflicted,
       });
+      const paused = ps.conditions.find((c) => c.type === 'Paused' && c.status === 'True');
+      this.metrics.setPaused(ps.name, paused ? paused.reason : null);
       if (!sameJson(status, os.status ?? {})) {
         statusWork.push(() => this.writeStatus(OSFLEET_PATHS.os, os, status, this.oses).catch((e) => void errors.push(e)));
       }
@@ -406,6 +408,14 @@ class RolloutExecutor {
       else this.cancelTimer(`window/${ps.name}`);
     }
     this.metrics.retainOS(new Set(osByName.keys()));
+    // Wall time, not the rollout clock: stuck-phase alerts compare it with Prometheus' time().
+    this.metrics.setNodePhases(
+      nodes.flatMap((n) => {
+        const phase = this.osnodes.get(n.metadata.name)?.status?.phase;
+        return phase ? [{ name: n.metadata.name, phase }] : [];
+      }),
+      Date.now() / 1000,
+    );
     for (const cfg of configs) {
       const matched = sel.configNodes.get(cfg.metadata.name) ?? [];
       let applied = 0;

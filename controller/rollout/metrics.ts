@@ -16,7 +16,11 @@ export class RolloutMetrics {
   readonly actions: Counter<'type'>;
   readonly reconcileDuration: Histogram;
   readonly apiErrors: Counter<'operation'>;
+  readonly paused: Gauge<'os' | 'reason'>;
+  readonly phaseSince: Gauge<'node' | 'phase'>;
   private readonly knownOS = new Set<string>();
+  private readonly pausedReason = new Map<string, string>();
+  private readonly phases = new Map<string, { phase: string; since: number }>();
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -61,6 +65,54 @@ export class RolloutMetrics {
       labelNames: ['operation'],
       registers,
     }));
+    this.paused = reuse(registry, 'osfleet_rollout_paused', () => new Gauge({
+      name: 'osfleet_rollout_paused',
+      help: "1 while an OS's rollout is paused or halted, with the Paused condition's reason (FailureBudgetReached, CanaryFailed, PausedByUser).",
+      labelNames: ['os', 'reason'],
+      registers,
+    }));
+    this.phaseSince = reuse(registry, 'osfleet_osnode_phase_since_timestamp_seconds', () => new Gauge({
+      name: 'osfleet_osnode_phase_since_timestamp_seconds',
+      help: 'Unix time since which the controller has seen each OSNode in the phase it reports (not for Idle and Done).',
+      labelNames: ['node', 'phase'],
+      registers,
+    }));
+  }
+
+  /** `reason`: the Paused condition's reason while it is True (FailureBudgetReached, CanaryFailed, PausedByUser), else null. */
+  setPaused(os: string, reason: string | null): void {
+    const old = this.pausedReason.get(os);
+    if (old === (reason ?? undefined)) return;
+    if (old !== undefined) this.paused.remove({ os, reason: old });
+    if (reason === null) this.pausedReason.delete(os);
+    else {
+      this.paused.set({ os, reason }, 1);
+      this.pausedReason.set(os, reason);
+      this.knownOS.add(os);
+    }
+  }
+
+  /**
+   * The phase each busy OSNode reports and since when this process has seen it in that phase (Unix
+   * seconds). A controller restart resets "since": a stuck alert then fires later, never falsely.
+   */
+  setNodePhases(nodes: Iterable<{ name: string; phase: string }>, nowSeconds: number): void {
+    const seen = new Set<string>();
+    for (const { name, phase } of nodes) {
+      // Idle and Done are where most nodes rest: no series for them keeps a large fleet's scrape small.
+      if (phase === 'Idle' || phase === 'Done') continue;
+      seen.add(name);
+      const old = this.phases.get(name);
+      if (old?.phase === phase) continue;
+      if (old) this.phaseSince.remove({ node: name, phase: old.phase });
+      this.phases.set(name, { phase, since: nowSeconds });
+      this.phaseSince.set({ node: name, phase }, nowSeconds);
+    }
+    for (const [name, old] of this.phases) {
+      if (seen.has(name)) continue;
+      this.phaseSince.remove({ node: name, phase: old.phase });
+      this.phases.delete(name);
+    }
   }
 
   setNodeStates(os: string, counts: Record<(typeof NODE_STATES)[number], number>): void {
@@ -74,6 +126,7 @@ export class RolloutMetrics {
       if (names.has(os)) continue;
       for (const s of NODE_STATES) this.nodes.remove({ os, state: s });
       this.knownOS.delete(os);
+      this.setPaused(os, null);
     }
   }
 }

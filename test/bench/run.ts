@@ -11,6 +11,7 @@ const GROUPS: Record<string, string[]> = {
   rollout: ['./rollout-planner.js', './rollout-fleet.js'],
   agent: ['./agent.js'],
   vm: ['./vm.js'],
+  display: ['./display.js'],
 };
 
 async function main(): Promise<number> {

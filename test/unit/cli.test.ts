@@ -146,6 +146,8 @@ describe('osfleet diff', () => {
     expect(r.stdout).toContain('| sysctl `vm.nr_hugepages` | — → `64` | **after reboot** |');
     expect(r.stdout).toContain('| sysctl `vm.max_map_count` | `262144` → `524288` | live, no reboot |');
     expect(r.stdout).toContain('- sysctl `net.ipv4.tcp_fastopen` in `workers`');
+    // The changed policy's windows ahead, as a chart.
+    expect(r.stdout).toMatch(/#### control-plane\n\n```mermaid\ngantt\n/);
   });
 
   it('compares with the working tree when --to is left out, and exits 1 when it has errors', async () => {
@@ -200,5 +202,16 @@ describe('osfleet diff', () => {
     const missing = await osfleet(['diff', join(clone, 'fleet')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--from REV is required/);
+  });
+});
+
+describe('osfleet dashboard and status without a usable kubeconfig', () => {
+  it('exit 1 and say which kubeconfig is wrong, instead of an internal error', async () => {
+    const missing = join(tmp, 'no-such-kubeconfig');
+    for (const cmd of ['dashboard', 'status']) {
+      const r = await osfleet([cmd, '--kubeconfig', missing, ...(cmd === 'dashboard' ? ['--port', '0'] : [])]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toBe(`osfleet ${cmd}: kubeconfig ${missing}: ENOENT: no such file or directory, open '${missing}'\n`);
+    }
   });
 });
