@@ -215,3 +215,36 @@ describe('osfleet dashboard and status without a usable kubeconfig', () => {
     }
   });
 });
+
+describe('osfleet image', () => {
+  it('without a subcommand: usage on stderr, exit 2', async () => {
+    const r = await osfleet(['image']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/missing subcommand/);
+    expect(r.stderr).toContain('usage: osfleet image build');
+  });
+
+  it('build refuses bad input before doing anything: missing version, bad version, bad URL, bad health checks', async () => {
+    const missing = await osfleet(['image', 'build', '--url-base', 'https://images.example.com']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('--version and --url-base are required');
+    const badVersion = await osfleet(['image', 'build', '--version', '../x', '--url-base', 'https://images.example.com']);
+    expect(badVersion.code).toBe(1);
+    expect(badVersion.stderr).toMatch(/--version "\.\.\/x": use letters, digits/);
+    const badUrl = await osfleet(['image', 'build', '--version', '1.0', '--url-base', 'https://user:pw@images.example.com']);
+    expect(badUrl.code).toBe(1);
+    expect(badUrl.stderr).toContain('--url-base must not carry credentials');
+    const dir = await mkdtemp(join(tmpdir(), 'osfleet-image-cli-'));
+    await writeFile(join(dir, 'checks.json'), '{"checks": [{"name": "x"}]}');
+    const badChecks = await osfleet(['image', 'build', '--version', '1.0', '--url-base', 'https://images.example.com', '--health-checks', join(dir, 'checks.json')]);
+    expect(badChecks.code).toBe(1);
+    expect(badChecks.stderr).toMatch(/health checks: checks\[0\]/);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('unknown options are usage errors (exit 2)', async () => {
+    const r = await osfleet(['image', 'build', '--versoin', '1.0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Unknown option '--versoin'/);
+  });
+});
