@@ -219,7 +219,12 @@ current-context: test
 }, 300_000);
 
 afterAll(async () => {
-  if (vm) fs.copyFileSync(vm.consoleLog, path.join(os.tmpdir(), `osfleet-vm-console-${p}.log`));
+  // The serial console of every boot, kept as a test artifact (test-artifacts/ is not committed).
+  if (vm) {
+    const dir = path.join(import.meta.dirname, '../../test-artifacts/vm');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.copyFileSync(vm.consoleLog, path.join(dir, `${nodeName}.console.log`));
+  }
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
   if (Object.keys(figures).length) process.stdout.write(`VM figures (${accel?.accel}): ${JSON.stringify(figures)}\n`);
   if (!process.env.OSFLEET_KEEP_LOGS) fs.rmSync(workDir, { recursive: true, force: true });
