@@ -1,8 +1,8 @@
 // Builds (or finds in the cache) the images the VM tests boot, with `osfleet image build` itself,
 // and writes a manifest the tests read. Run by hack/test.sh before vitest, as root:
 //   good 1.0.0 (disk + slot), good 2.0.0 (slot), 3.0.0 whose health check fails (slot);
-//   three broken slots made from pieces of 1.0.0: no kernel, a kernel that panics (its initramfs
-//   is junk), and a system without an init.
+//   four broken slots made from pieces of 1.0.0: no kernel, a kernel file GRUB cannot load, a
+//   kernel that panics (its initramfs is junk), and a system without an init.
 import { mkdir, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,7 +25,7 @@ export interface VmImages {
   disk: string;
   kernel: string;
   good: Record<'v1' | 'v2' | 'unhealthy', VmImage>;
-  broken: Record<'noKernel' | 'panic' | 'noInit', VmImage>;
+  broken: Record<'noKernel' | 'badKernel' | 'panic' | 'noInit', VmImage>;
   build: { coldOrCached: Record<string, boolean>; timingsMs: Record<string, Record<string, number>> };
 }
 
@@ -97,6 +97,7 @@ async function main(): Promise<void> {
       broken[key] = { version, file, sha256: await sha256File(file), size: (await readFile(file)).length };
     };
     await slot('noKernel', '4.0.0-no-kernel', {});
+    await slot('badKernel', '4.1.0-bad-kernel', { 'boot/vmlinuz': Buffer.alloc(1024 * 1024, 0x5a), 'boot/initrd.img': { copy: path.join(unpacked, 'boot', iname) } });
     await slot('panic', '5.0.0-panic', { 'boot/vmlinuz': { copy: kernel }, 'boot/initrd.img': Buffer.alloc(64 * 1024, 0x5a) });
     await slot('noInit', '6.0.0-no-init', { 'boot/vmlinuz': { copy: kernel }, 'boot/initrd.img': { copy: path.join(unpacked, 'boot', iname) } });
     const img = (r: typeof v1): VmImage => ({ version: r.version, file: r.slotImage, sha256: r.sha256, size: r.slotImageSize });
