@@ -7,7 +7,7 @@
 // baked settings, health checks), so a change to osfleet's code rebuilds seconds, not minutes.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cached, inputsKey } from './cache.js';
@@ -45,8 +45,23 @@ export interface BaseSlotOptions {
   sourceDateEpoch: number;
 }
 
-async function listFilesDigest(dir: string): Promise<string> {
-  return run('sh', ['-c', 'cd "$1" && find . -type f -o -type l | LC_ALL=C sort | while read -r f; do printf "%s %s\\n" "$f" "$(stat -c %a "$f")"; cat "$f" 2>/dev/null | sha256sum; done', 'sh', dir]);
+/** A digest of a directory tree: every path (sorted), its mode, and the content or link target. */
+export async function treeDigest(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  const walk = async (rel: string): Promise<void> => {
+    const entries = (await readdir(path.join(dir, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      const full = path.join(dir, p);
+      const st = await lstat(full);
+      h.update(`${p}\u0000${(st.mode & 0o7777).toString(8)}\u0000`);
+      if (e.isSymbolicLink()) h.update(`-> ${await readlink(full)}\u0000`);
+      else if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) h.update(await readFile(full));
+    }
+  };
+  await walk('');
+  return h.digest('hex');
 }
 
 function chroot(tree: string, args: string[]): Promise<string> {
@@ -104,7 +119,7 @@ export async function squash(src: string, out: string, epoch: number, append: bo
 }
 
 export async function baseSlotImage(cacheDir: string, o: BaseSlotOptions, log: (m: string) => void): Promise<{ path: string; hit: boolean; key: string }> {
-  const key = inputsKey({ rootfs: o.rootfsKey, files: await listFilesDigest(ROOTFS_FILES), node: o.nodeVersion, modules: o.kernelModules, epoch: o.sourceDateEpoch, format: 'squashfs-gzip-v1' });
+  const key = inputsKey({ rootfs: o.rootfsKey, files: await treeDigest(ROOTFS_FILES), node: o.nodeVersion, modules: o.kernelModules, epoch: o.sourceDateEpoch, format: 'squashfs-gzip-v1' });
   const r = await cached(cacheDir, 'base-slot', key, 'base.squashfs', async (tmp) => {
     const tree = await mkdtemp(path.join(path.dirname(tmp), 'tree-'));
     try {
@@ -133,7 +148,7 @@ export interface ImageLayer {
 /** The /osfleet directory appended to the base: what differs between images built from one base. */
 export async function slotImage(cacheDir: string, base: { path: string; key: string }, layer: ImageLayer, epoch: number): Promise<{ path: string; hit: boolean }> {
   // format: bump when how the layer is made changes (2: root directory mode set on append).
-  const key = inputsKey({ base: base.key, layer: { ...layer, appDir: await listFilesDigest(layer.appDir) }, epoch, format: 2 });
+  const key = inputsKey({ base: base.key, layer: { ...layer, appDir: await treeDigest(layer.appDir) }, epoch, format: 2 });
   return cached(cacheDir, 'slot', key, 'slot.squashfs', async (tmp) => {
     const dir = await mkdtemp(path.join(path.dirname(tmp), 'layer-'));
     try {
