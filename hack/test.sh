@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit, then integration on a real kube-apiserver/etcd/kube-controller-manager and git server.
-# Installs what the tests need first (Debian packages, Kubernetes binaries built from Go modules, cached).
+# Installs what the tests need first (Debian packages, Kubernetes binaries built from Go modules, cached)
+# and runs everything on the Node the images ship (hack/node.sh: Node 24, fetched and cached when the
+# machine's Node is another version): vitest, the controller and agent processes the tests start.
 # Ends with one plain line: "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +11,8 @@ cd "$(dirname "$0")/.."
 setup_failed() { echo "hack/test.sh: $1 failed (see above)" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 bash hack/deps.sh || setup_failed "installing host packages"
 bash hack/build-k8s.sh >/dev/null || setup_failed "building the Kubernetes test binaries"
+node_bin="$(bash hack/node.sh)" || setup_failed "provisioning the tested Node"
+export PATH="$(dirname "$node_bin"):$PATH"
 # The node images the VM tests boot (test/vm/), built by `osfleet image build` and cached by their inputs.
 npm run --silent build >/dev/null || setup_failed "building osfleet (dist/) for the node images"
 npx tsx test/vm/images.ts || setup_failed "building the VM test images (test/vm/images.ts)"

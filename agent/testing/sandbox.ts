@@ -279,7 +279,7 @@ async function sendThrottled(res: http.ServerResponse, file: string, start: numb
 
 /** Run a TypeScript file under tsx, optionally inside a network namespace. */
 export function spawnTs(script: string, args: readonly string[], opts: { netns?: string } = {}): ChildProcess {
-  const node = ['node', '--import', 'tsx', script, ...args];
+  const node = [process.execPath, '--import', 'tsx', script, ...args];
   const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...node] : node;
   const [cmd, ...rest] = argv as [string, ...string[]];
   return spawn(cmd, rest, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

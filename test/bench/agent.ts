@@ -50,7 +50,7 @@ function compileAgent(into: string): void {
 }
 
 async function runJs(file: string, args: readonly string[], netns?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const argv = netns ? ['ip', 'netns', 'exec', netns, 'node', file, ...args] : ['node', file, ...args];
+  const argv = netns ? ['ip', 'netns', 'exec', netns, process.execPath, file, ...args] : [process.execPath, file, ...args];
   // The agent's environment in production (deploy/base/agent/daemonset.yaml): two malloc arenas,
   // not one per thread-pool thread that touched memory.
   const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
