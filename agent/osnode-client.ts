@@ -72,36 +72,55 @@ export function createOSNodeClient(kc: KubeConfig, nodeName: string): OSNodeClie
         }, delay);
       };
 
+      // A watch resumes from the last resourceVersion it saw when the client library ends it for
+      // 30 s of silence (an OSNode is quiet most of the time: that is not a failure, and relisting
+      // every node's OSNode twice a minute would load the API server); anything else relists.
+      const watchFrom = async (resourceVersion: string): Promise<void> => {
+        let last = resourceVersion;
+        const controller = await watcher.watch(
+          path,
+          { fieldSelector: `metadata.name=${nodeName}`, resourceVersion, allowWatchBookmarks: true },
+          (phase, obj) => {
+            const rv = (obj as OSNode | undefined)?.metadata?.resourceVersion;
+            if (phase !== 'ERROR' && rv) last = rv;
+            if (phase === 'ADDED' || phase === 'MODIFIED') {
+              failures = 0;
+              onChange(obj as OSNode);
+            } else if (phase === 'DELETED') {
+              failures = 0;
+              onChange(undefined);
+            }
+          },
+          (err) => {
+            if (stopped) return;
+            if ((err as { name?: unknown } | null)?.name === 'TimeoutError') {
+              watchFrom(last).catch(failed);
+              return;
+            }
+            if (err) failed(err);
+            else schedule();
+          },
+        );
+        // stop() may have run while the watch was connecting: do not leave it open.
+        if (stopped) controller.abort();
+        else abort = controller;
+      };
+
+      const failed = (err: unknown): void => {
+        failures++;
+        onError(err instanceof Error ? err : new Error(String(err)));
+        schedule();
+      };
+
       const connect = async () => {
         if (stopped) return;
         try {
           const { node, resourceVersion } = await list();
           if (stopped) return;
           onChange(node);
-          const controller = await watcher.watch(
-            path,
-            { fieldSelector: `metadata.name=${nodeName}`, resourceVersion, allowWatchBookmarks: true },
-            (phase, obj) => {
-              failures = 0;
-              if (phase === 'ADDED' || phase === 'MODIFIED') onChange(obj as OSNode);
-              else if (phase === 'DELETED') onChange(undefined);
-            },
-            (err) => {
-              if (stopped) return;
-              if (err) {
-                failures++;
-                onError(err instanceof Error ? err : new Error(String(err)));
-              }
-              schedule();
-            },
-          );
-          // stop() may have run while the watch was connecting: do not leave it open.
-          if (stopped) controller.abort();
-          else abort = controller;
+          await watchFrom(resourceVersion);
         } catch (err) {
-          failures++;
-          onError(err instanceof Error ? err : new Error(String(err)));
-          schedule();
+          failed(err);
         }
       };
 

@@ -183,12 +183,13 @@ export class WatchCache<T extends CachedObject> {
         this.relistSoon();
         return;
       }
-      if (err) {
+      if (err && !isIdleTimeout(err)) {
         this.opts.logger.warn({ err: String(err), cache: this.label }, 'watch ended with an error; resuming');
         this.retryLater(() => void this.watch());
         return;
       }
-      // The server closes watches after its request timeout; resume at once from where we were.
+      // The server closes watches after its request timeout, and the client library ends one that
+      // has been silent for 30 s (a quiet resource, not a failure): resume at once from where we were.
       void this.watch();
     };
     try {
@@ -241,6 +242,11 @@ export class WatchCache<T extends CachedObject> {
       void this.relist();
     }, 100);
   }
+}
+
+/** The client library's inactivity timeout on a watch (no bytes for 30 s), which a quiet resource hits by design. */
+export function isIdleTimeout(err: unknown): boolean {
+  return (err as { name?: unknown } | null)?.name === 'TimeoutError';
 }
 
 /** Whether resourceVersion a is newer than b (they are opaque, but etcd's are integers; compare only when both are). */
