@@ -1,4 +1,6 @@
-// A small, strict argument parser for the subcommands: known options only, usage errors as exceptions.
+// The subcommands' options, parsed by node:util parseArgs (as the controller and agent entry points
+// do): known options only, plus allowed values and a positional count, with usage errors as exceptions.
+import { parseArgs as parseNodeArgs } from 'node:util';
 
 /** Wrong usage: the CLI prints the message and the command's usage, and exits with status 2. */
 export class UsageError extends Error {}
@@ -18,45 +20,23 @@ export interface ParsedArgs {
 }
 
 export function parseArgs(argv: readonly string[], spec: Record<string, OptionSpec>, maxPositionals: number): ParsedArgs {
-  const options: Record<string, string | boolean> = {};
-  const positionals: string[] = [];
-  const byShort = new Map(Object.entries(spec).filter(([, s]) => s.short).map(([name, s]) => [s.short!, name]));
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (arg === '-h' || arg === '--help') {
-      options.help = true;
-      continue;
-    }
-    let name: string | undefined;
-    let inline: string | undefined;
-    if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=');
-      name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-      inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    } else if (arg.startsWith('-') && arg.length > 1) {
-      name = byShort.get(arg.slice(1, 2));
-      if (name === undefined) throw new UsageError(`unknown option ${arg}`);
-      inline = arg.length > 2 ? arg.slice(2).replace(/^=/, '') : undefined;
-    } else {
-      positionals.push(arg);
-      continue;
-    }
-    const s = spec[name];
-    if (!s) throw new UsageError(`unknown option --${name}`);
-    if (s.value) {
-      const v = inline ?? argv[++i];
-      if (v === undefined || (inline === undefined && v.startsWith('-') && v !== '-')) throw new UsageError(`option --${name} needs a value`);
-      if (s.choices && !s.choices.includes(v)) throw new UsageError(`option --${name} must be one of ${s.choices.join(', ')}, got ${JSON.stringify(v)}`);
-      options[name] = v;
-    } else {
-      if (inline !== undefined) throw new UsageError(`option --${name} takes no value`);
-      options[name] = true;
-    }
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const [name, s] of Object.entries(spec)) options[name] = { type: s.value ? 'string' : 'boolean', ...(s.short ? { short: s.short } : {}) };
+  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  try {
+    parsed = parseNodeArgs({ args: [...argv], options, strict: true, allowPositionals: true }) as typeof parsed;
+  } catch (err) {
+    // node:util's messages go on to explain `--`; the first sentence is what the user got wrong.
+    const message = err instanceof Error ? err.message.split(/\.\s/)[0]!.replace(/\.$/, '') : String(err);
+    throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1));
   }
-  if (positionals.length > maxPositionals) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[maxPositionals])}`);
-  return { options, positionals };
+  const values: Record<string, string | boolean> = {};
+  for (const [name, v] of Object.entries(parsed.values)) {
+    if (v === undefined) continue;
+    const choices = spec[name]?.choices;
+    if (choices && typeof v === 'string' && !choices.includes(v)) throw new UsageError(`option --${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(v)}`);
+    values[name] = v;
+  }
+  if (parsed.positionals.length > maxPositionals) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[maxPositionals])}`);
+  return { options: values, positionals: parsed.positionals };
 }

@@ -4,7 +4,7 @@ import { DNS1123_SUBDOMAIN, GO_DURATION, PERCENT, SHA256_HEX } from '../api/comm
 import type { Diagnostic, Severity } from './diagnostics.js';
 import { show } from './diagnostics.js';
 import { keyPosition, scalarSource, valuePosition, type ParsedDocument, type Position } from './parse.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../api/suggest.js';
 
 /** Where a value sits: its parent container and key (undefined parent = the document's top node). */
 export interface Site {

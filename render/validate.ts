@@ -11,7 +11,7 @@ import { compareDiagnostics, type Diagnostic, type Severity } from './diagnostic
 import { parseFiles, type ParsedDocument, type Position } from './parse.js';
 import type { SourceFile } from './load.js';
 import { checkSchema, fieldPath, keyPos, valuePos, got, sourceText, type Site } from './structure.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../api/suggest.js';
 import {
   defaultCatalogue,
   judgeKernelArg,

@@ -1,8 +1,7 @@
 // `osfleet plan` as data: the rendered OS / OSConfig objects of a revision plus a fleet → which nodes
 // go in which batch, when, and what reboots. Pure; the CLI reads files, git and clusters around it.
 import type { OS, OSConfig } from '../api/resources.js';
-import { toPolicy } from '../controller/rollout/fleet.js';
-import type { OSObj } from '../controller/rollout/objects.js';
+import { toPolicy } from './policy.js';
 import { mergeConfigs, settingsNeedReboot, type MergedConfig } from './merge.js';
 import { selectorMatcher } from './selector.js';
 import { simulate, type SimNode, type SimPolicy } from './simulate.js';
@@ -76,7 +75,7 @@ export function buildPlan(input: PlanInput): PlanReport {
     return sim;
   });
 
-  const policies = oses.map((o) => toPolicy(o as unknown as OSObj));
+  const policies = oses.map((o) => toPolicy(o));
   const sim = simulate(simNodes, policies, input.now, input.horizonMs !== undefined ? { horizonMs: input.horizonMs } : {});
 
   const conflicts: PlanReport['conflicts'] = [];

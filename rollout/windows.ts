@@ -5,6 +5,7 @@
 
 import { parseCron, dayMatches, type CronSchedule } from './cron.js';
 import { parseDuration } from '../api/duration.js';
+import { editDistance } from '../api/suggest.js';
 import { isKnownZone, localTime, wallToInstant } from './zone.js';
 
 export interface WindowSpec {
@@ -47,31 +48,16 @@ let zoneNames: string[] | undefined;
 
 function closestZone(name: string): string | undefined {
   zoneNames ??= (Intl as unknown as { supportedValuesOf?: (k: string) => string[] }).supportedValuesOf?.('timeZone') ?? [];
-  const lower = name.toLowerCase();
   let best: string | undefined;
   let bestScore = Infinity;
   for (const z of zoneNames) {
-    const d = editDistance(lower, z.toLowerCase());
+    const d = editDistance(name, z);
     if (d < bestScore) {
       bestScore = d;
       best = z;
     }
   }
   return bestScore <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length]!;
 }
 
 /** Every problem with one window, as sentences for people, tagged with the field they concern. */

@@ -23,9 +23,9 @@ import {
   desiredOwnedFields,
   ownedFields,
   toFleetNode,
-  toPolicy,
   windowFacts,
 } from './fleet.js';
+import { toPolicy } from '../../rollout/policy.js';
 import { evaluatePodChecks, isUpdated } from './gate.js';
 import { RolloutMetrics } from './metrics.js';
 import {
@@ -319,7 +319,7 @@ class RolloutExecutor {
       const pf = this.pendingFailures.get(name);
       return toFleetNode({ node: n, osnode, selection: s, drained, podsHealthy, pendingFailure: pf });
     });
-    const policies = oses.map(toPolicy);
+    const policies = oses.map((o) => toPolicy(o));
     let result: PlanResult;
     try {
       result = plan({ nodes: fleetNodes }, policies, nowMs);

@@ -1,12 +1,11 @@
-// Cluster objects → the planner's input: Nodes and OSNodes become FleetNodes, OS objects become
-// RolloutPolicies (with the memory their status carries), and the OSNode spec the controller
+// Cluster objects → the planner's input: Nodes and OSNodes become FleetNodes (OS objects become
+// RolloutPolicies in rollout/policy.ts), and the OSNode spec the controller
 // wants is computed from what is there plus the planner's actions. Pure.
 import type { OSNodeSpec } from '../../api/resources.js';
-import { parseDuration } from '../../api/duration.js';
 import type { MergedConfig } from '../../rollout/merge.js';
 import type { Action, FleetNode, OSNodeView, RolloutPolicy, TargetRef } from '../../rollout/types.js';
 import { openIntervalAt } from '../../rollout/windows.js';
-import { memoryFromStatus } from './memory.js';
+import { windowsOf } from '../../rollout/policy.js';
 import {
   ANNOTATION_CORDONED,
   ANNOTATION_FAILURE,
@@ -22,40 +21,10 @@ import {
 import type { NodeSelection } from './selection.js';
 import type { WindowFacts } from './status.js';
 
-function soakMsOf(os: OSObj): number {
-  const d = parseDuration(os.spec.strategy?.soak ?? '0s');
-  return d.ok ? d.ms : 0;
-}
-
-const withZone = (ws: OSObj['spec']['maintenanceWindows'] | undefined) =>
-  (ws ?? []).map((w) => ({ schedule: w.schedule, duration: w.duration, timeZone: w.timeZone ?? 'UTC' }));
-
-export function toPolicy(os: OSObj): RolloutPolicy {
-  const s = os.spec.strategy ?? ({} as Partial<OSObj['spec']['strategy']>);
-  const soakMs = soakMsOf(os);
-  return {
-    name: os.metadata.name,
-    generation: os.metadata.generation ?? 0,
-    selector: os.spec.nodeSelector ?? {},
-    target: { version: os.spec.osVersion.version, image: os.spec.osVersion.image },
-    strategy: {
-      batches: s.batches ?? [1, '100%'],
-      maxUnavailable: s.maxUnavailable ?? 1,
-      soakMs,
-      failureBudget: s.failureBudget ?? 1,
-      stageOutsideWindows: s.stageOutsideWindows ?? false,
-    },
-    maintenanceWindows: withZone(os.spec.maintenanceWindows),
-    denyWindows: withZone(os.spec.denyWindows),
-    paused: os.spec.paused ?? false,
-    memory: memoryFromStatus(os.status),
-  };
-}
-
 /** Whether a window is open now, when the next one opens, and when the state next changes (for a timer). */
 export function windowFacts(os: OSObj, now: number): WindowFacts & { changesAt?: number } {
-  const m = withZone(os.spec.maintenanceWindows);
-  const d = withZone(os.spec.denyWindows);
+  const m = windowsOf(os.spec.maintenanceWindows);
+  const d = windowsOf(os.spec.denyWindows);
   if (m.length === 0 && d.length === 0) return { windowOpen: true };
   try {
     const iv = openIntervalAt(m, d, now);

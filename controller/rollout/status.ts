@@ -4,7 +4,7 @@
 import type { Condition } from '../../api/common.js';
 import type { OSConfigStatus, OSStatus } from '../../api/resources.js';
 import type { PolicyStatus } from '../../rollout/types.js';
-import { memoryToStatus } from './memory.js';
+import { memoryToStatus } from '../../rollout/memory.js';
 
 export interface WindowFacts {
   windowOpen: boolean;

@@ -1,7 +1,7 @@
 // The planner's RolloutMemory lives in OS.status.rollout as is (the CRD schema has the same shape),
 // so a restarted controller resumes from cluster state alone.
-import type { OSStatus } from '../../api/resources.js';
-import type { HaltReason, RolloutMemory } from '../../rollout/types.js';
+import type { OSStatus } from '../api/resources.js';
+import type { HaltReason, RolloutMemory } from './types.js';
 
 type StatusRollout = NonNullable<OSStatus['rollout']>;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RolloutMemory } from '../../rollout/types.js';
+import type { RolloutMemory } from './types.js';
 import { memoryFromStatus, memoryToStatus } from './memory.js';
 
 describe('rollout memory in OS.status', () => {

@@ -1,4 +1,5 @@
-// "Did you mean": the closest known word to a misspelt one, by edit distance.
+// "Did you mean": the closest known word to a misspelt one, by edit distance (one function for the
+// whole code base: field names, kinds, time zones).
 
 /** Damerau-Levenshtein distance (adjacent transpositions count as one edit), case-insensitive. */
 export function editDistance(a: string, b: string): number {
