@@ -11,6 +11,7 @@ import { updateSlots } from './slots.js';
 import { ImageWriteError } from './image-error.js';
 import { newImageHash, type ImageHash } from './image-hash.js';
 import { type BodyReader, type BodySink, getImage } from './image-transport.js';
+import { type Compression, DecompressingSink, compressionOf } from './image-decompress.js';
 
 export { ImageWriteError } from './image-error.js';
 export { redirectProblem } from './image-transport.js';
@@ -114,7 +115,9 @@ export async function writeImage(opts: WriteImageOptions): Promise<WriteImageRes
   const persist = host.config.persistDir;
   const stateFile = path.join(persist, DOWNLOAD_STATE_FILE);
   const previous = await readDownloadState(stateFile);
+  // A compressed image cannot resume mid-stream (the decompressor's state is lost): it restarts.
   const resumable =
+    compressionOf(image.url) === undefined &&
     previous !== undefined && previous.url === image.url && previous.sha256 === want && previous.slot === slot && previous.device === device;
 
   // The slot's old content is about to go: forget it and make sure nothing boots it.
@@ -206,6 +209,9 @@ class StreamRun implements BodySink {
   private syncing: Promise<void> | undefined;
   private etag: string | undefined;
   private hash: ImageHash;
+  /** `.zst` / `.gz` images: the digest is over the compressed bytes, and there is no resume. */
+  private readonly compression: Compression | undefined;
+  private compressedDigest: string | undefined;
   /** The first device write failure; it ends the download. */
   private writeError: Error | undefined;
 
@@ -226,7 +232,14 @@ class StreamRun implements BodySink {
       { buf: Buffer.from(new SharedArrayBuffer(chunkBytes)), writing: undefined },
       { buf: Buffer.from(new SharedArrayBuffer(chunkBytes)), writing: undefined },
     ];
-    this.hash = newImageHash(this.ring.map((r) => r.buf));
+    this.compression = compressionOf(opts.image.url);
+    this.hash = this.ringHash();
+  }
+
+  /** The sha256 of the ring's bytes: what is pinned for a raw image; a compressed one is hashed before decompression. */
+  private ringHash(): ImageHash {
+    if (!this.compression) return newImageHash(this.ring.map((r) => r.buf));
+    return { update: () => Promise.resolve(), digest: () => Promise.resolve(this.compressedDigest ?? ''), close: () => undefined };
   }
 
   async download(): Promise<number> {
@@ -309,6 +322,8 @@ class StreamRun implements BodySink {
 
   /** One request (following redirects); true when the whole image arrived. */
   private async request(): Promise<boolean> {
+    // A compressed image is read from its first byte every time (see `resumable` in writeImage).
+    if (this.compression && this.done() > 0) await this.restartFromZero();
     const offset = this.done();
     const headers: Record<string, string> = { 'user-agent': 'osfleet-agent' };
     if (offset > 0) {
@@ -327,7 +342,8 @@ class StreamRun implements BodySink {
       } else if (status === 200) {
         // The server ignored Range: start over, the device prefix gets overwritten.
         if (offset > 0) await this.restartFromZero();
-        if (conn.contentLength !== undefined && !conn.chunked) this.setTotal(conn.contentLength);
+        // A compressed body's length says nothing about what lands on the device.
+        if (conn.contentLength !== undefined && !conn.chunked && !this.compression) this.setTotal(conn.contentLength);
       } else if (status === 416 && offset > 0) {
         // The recorded progress does not fit the image on the server (e.g. it claims every byte):
         // forget it and download from the start; asking for the same range again would fail forever.
@@ -345,14 +361,29 @@ class StreamRun implements BodySink {
       }
       const etag = headers.get('etag');
       if (etag !== undefined && !etag.startsWith('W/')) this.etag = etag;
-      await conn.readBody(this);
+      if (this.compression) await this.readCompressed(conn, this.compression);
+      else await conn.readBody(this);
     } finally {
       conn.close();
     }
     if (this.total !== undefined && this.done() < this.total) {
+      if (this.compression) {
+        throw new ImageWriteError(`image ${this.opts.image.url} decompressed to ${this.done()} bytes, but ${this.total} were expected; check the size in the OSVersion`, 'Download');
+      }
       throw new Error(`connection ended after ${this.done()} of ${this.total} bytes`);
     }
     return true;
+  }
+
+  private async readCompressed(conn: BodyReader, compression: Compression): Promise<void> {
+    const sink = new DecompressingSink(this, compression, this.opts.image.url);
+    try {
+      await conn.readBody(sink);
+      await sink.end();
+      this.compressedDigest = sink.digest();
+    } finally {
+      sink.close();
+    }
   }
 
   /** Drop the bytes received so far: the next bytes are the image from offset 0. */
@@ -363,7 +394,7 @@ class StreamRun implements BodySink {
     this.used = 0;
     this.lastCheckpoint = 0;
     this.hash.close();
-    this.hash = newImageHash(this.ring.map((r) => r.buf));
+    this.hash = this.ringHash();
   }
 
   private setTotal(total: number): void {
@@ -401,7 +432,12 @@ class StreamRun implements BodySink {
   /** `n` body bytes were placed at target(); returns false when the buffer to fill next is still being written. */
   received(n: number): boolean {
     if (this.total !== undefined && this.done() + n > this.total) {
-      throw new ImageWriteError(`image server sent more than the announced ${this.total} bytes`, 'Download');
+      throw new ImageWriteError(
+        this.compression
+          ? `image ${this.opts.image.url} decompresses to more than the expected ${this.total} bytes; check the size in the OSVersion`
+          : `image server sent more than the announced ${this.total} bytes`,
+        'Download',
+      );
     }
     this.used += n;
     if (this.used < this.chunkBytes) return true;
