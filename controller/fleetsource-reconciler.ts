@@ -1,21 +1,9 @@
 // Owns the FleetSource reconcile loop: level-triggered, one run at a time per FleetSource,
 // fetch → render → apply → prune joined by the revision, status and Events as the only output.
-// A revision that fails validation changes nothing in the cluster.
+// A revision that fails validation changes nothing in the cluster. Watches (kube/watch-cache.ts)
+// feed one keyed work queue (kube/work-queue.ts), like the rollout executor's.
 import { randomBytes } from 'node:crypto';
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  makeInformer,
-  setHeaderOptions,
-  type Informer,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type ObjectCache,
-  type V1ObjectMeta,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   ANNOTATION_FETCH_REQUESTED,
@@ -37,13 +25,20 @@ import { parseDuration } from '../api/duration.js';
 import { GitSource, GitSourceError, type GitCredentials, type RemoteRevision } from './git-source.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { TriggerOutcome } from './webhook.js';
+import { KubeClient } from './kube/client.js';
+import { WatchCache, type ObjectMeta } from './kube/watch-cache.js';
+import { WorkQueue } from './kube/work-queue.js';
 
-/** A FleetSource as the client library sees it (dates in metadata are Date objects there). */
-export type FleetSource = KubernetesObject & {
-  metadata: V1ObjectMeta & { name: string };
+/** A FleetSource as the API server sends it. */
+export interface FleetSource {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta & { generation?: number; annotations?: Record<string, string> };
   spec?: FleetSourceSpec;
   status?: FleetSourceStatus;
-};
+}
+
+type Watched<T> = T & { metadata: ObjectMeta };
 
 export interface RenderOutput {
   objects: KubernetesObject[];
@@ -102,13 +97,16 @@ export class FleetSourceReconciler {
   private readonly core: CoreV1Api;
   private readonly applier: Applier;
   private readonly log: Logger;
-  private fleetInformer: (Informer<FleetSource> & ObjectCache<FleetSource>) | undefined;
-  private secretInformer: (Informer<V1Secret> & ObjectCache<V1Secret>) | undefined;
-  private readonly managed = new Map<string, Informer<KubernetesObject> & ObjectCache<KubernetesObject>>();
+  private readonly client: KubeClient;
+  private readonly fleetSources: WatchCache<FleetSource>;
+  private readonly secrets: WatchCache<Watched<V1Secret>>;
+  private readonly managed = new Map<string, WatchCache<Watched<KubernetesObject>>>();
+  private queue: WorkQueue;
   private leading = false;
   private started = false;
+  /** Why each queued FleetSource is queued (a drift-only run may skip the git round trip). */
   private readonly pending = new Map<string, Set<Reason>>();
-  private readonly running = new Map<string, Promise<void>>();
+  private readonly running = new Set<Promise<void>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly failures = new Map<string, number>();
   private readonly sources = new Map<string, { key: string; src: GitSource }>();
@@ -124,25 +122,37 @@ export class FleetSourceReconciler {
     this.applier = new Applier({ kc: opts.kc, logger: opts.logger, metrics: opts.metrics });
     this.log = opts.logger.child({ component: 'fleetsource-reconciler' });
     this.now = opts.now ?? (() => new Date());
+    this.client = new KubeClient(opts.kc, { maxSockets: 4 });
+    const common = { kubeConfig: opts.kc, client: this.client, logger: this.log };
+    this.fleetSources = new WatchCache<FleetSource>({ ...common, path: `/apis/${GROUP}/${VERSION}/fleetsources`, name: 'fleetsources' });
+    this.secrets = new WatchCache<Watched<V1Secret>>({ ...common, path: `/api/v1/namespaces/${opts.namespace}/secrets`, name: 'secrets' });
+    for (const k of MANAGED_KINDS) {
+      // The applier reads managedFields (who changed a field by hand): keep them.
+      const cache = new WatchCache<Watched<KubernetesObject>>({
+        ...common,
+        path: `/apis/${GROUP}/${VERSION}/${k.plural}`,
+        labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`,
+        transform: (raw) => raw as Watched<KubernetesObject>,
+        name: k.plural,
+      });
+      this.managed.set(k.kind, cache);
+    }
+    this.queue = this.newQueue();
+    this.route();
   }
 
-  /** Starts the watches (FleetSources, the Secrets of the namespace, managed objects); resolves once each has listed. */
-  async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
-    const fleetPath = `/apis/${GROUP}/${VERSION}/fleetsources`;
-    this.fleetInformer = makeInformer<FleetSource>(this.opts.kc, fleetPath, () =>
-      this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'fleetsources' }) as Promise<KubernetesListObject<FleetSource>>,
-    ) as Informer<FleetSource> & ObjectCache<FleetSource>;
-    this.fleetInformer.on('add', (fs) => {
-      this.fetchRequests.set(fs.metadata.name, fs.metadata.annotations?.[ANNOTATION_FETCH_REQUESTED]);
-      this.enqueue(fs.metadata.name, 'spec');
-    });
-    this.fleetInformer.on('update', (fs) => {
+  /** What each watched change asks for. */
+  private route(): void {
+    this.fleetSources.onChange((type, fs) => {
+      const name = fs.metadata.name;
+      if (type === 'delete') return this.forget(name);
+      const requested = fs.metadata.annotations?.[ANNOTATION_FETCH_REQUESTED];
+      if (type === 'add') {
+        this.fetchRequests.set(name, requested);
+        return this.enqueue(name, 'spec');
+      }
       // Our own status writes come back as updates: only a spec change (generation) is news, or a
       // webhook another replica received and handed on through the annotation.
-      const name = fs.metadata.name;
-      const requested = fs.metadata.annotations?.[ANNOTATION_FETCH_REQUESTED];
       if (requested !== undefined && requested !== this.fetchRequests.get(name)) {
         this.fetchRequests.set(name, requested);
         this.enqueue(name, 'webhook');
@@ -150,46 +160,34 @@ export class FleetSourceReconciler {
       const seen = this.written.get(name);
       if (!seen || seen.generation !== fs.metadata.generation) this.enqueue(name, 'spec');
     });
-    this.fleetInformer.on('delete', (fs) => this.forget(fs.metadata.name));
-    this.watchErrors(this.fleetInformer, 'FleetSources');
-
-    const ns = this.opts.namespace;
-    this.secretInformer = makeInformer<V1Secret>(this.opts.kc, `/api/v1/namespaces/${ns}/secrets`, () =>
-      this.core.listNamespacedSecret({ namespace: ns }),
-    ) as Informer<V1Secret> & ObjectCache<V1Secret>;
-    const onSecret = (s: V1Secret): void => {
-      for (const fs of this.fleetInformer?.list() ?? []) {
-        if (fs.spec?.secretRef?.name === s.metadata?.name || fs.spec?.webhookSecretRef?.name === s.metadata?.name) {
+    this.secrets.onChange((type, s) => {
+      if (type === 'delete') return;
+      for (const fs of this.fleetSources.values()) {
+        if (fs.spec?.secretRef?.name === s.metadata.name || fs.spec?.webhookSecretRef?.name === s.metadata.name) {
           this.enqueue(fs.metadata.name, 'secret');
         }
       }
-    };
-    this.secretInformer.on('update', onSecret);
-    this.secretInformer.on('add', onSecret);
-    this.watchErrors(this.secretInformer, 'Secrets');
-
-    for (const k of MANAGED_KINDS) {
-      const selector = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
-      const inf = makeInformer<KubernetesObject>(
-        this.opts.kc,
-        `/apis/${GROUP}/${VERSION}/${k.plural}`,
-        () =>
-          this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: k.plural, labelSelector: selector }) as Promise<
-            KubernetesListObject<KubernetesObject>
-          >,
-        selector,
-      ) as Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+    });
+    for (const cache of this.managed.values()) {
       // Someone changed or deleted an object we manage: reconcile its FleetSource (no git round trip).
-      const onDrift = (o: KubernetesObject): void => {
-        const owner = o.metadata?.labels?.[LABEL_FLEETSOURCE];
+      cache.onChange((type, o) => {
+        if (type === 'add') return;
+        const owner = o.metadata.labels?.[LABEL_FLEETSOURCE];
         if (owner) this.enqueue(owner, 'drift');
-      };
-      inf.on('update', onDrift);
-      inf.on('delete', onDrift);
-      this.watchErrors(inf, k.plural);
-      this.managed.set(k.kind, inf);
+      });
     }
-    await Promise.all([this.fleetInformer.start(), this.secretInformer.start(), ...[...this.managed.values()].map((i) => i.start())]);
+  }
+
+  /** One reconcile at a time per FleetSource; a key queued while it runs runs again afterwards. */
+  private newQueue(): WorkQueue {
+    return new WorkQueue((name) => this.process(name), { concurrency: 4 });
+  }
+
+  /** Starts the watches (FleetSources, the Secrets of the namespace, managed objects); resolves once each has listed. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await Promise.all([this.fleetSources.start(), this.secrets.start(), ...[...this.managed.values()].map((c) => c.start())]);
   }
 
   /** Stops watches and timers; waits (bounded) for reconciles in flight. */
@@ -199,9 +197,11 @@ export class FleetSourceReconciler {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     this.pending.clear();
-    const informers = [this.fleetInformer, this.secretInformer, ...this.managed.values()].filter(Boolean) as Array<Informer<KubernetesObject>>;
-    await Promise.all(informers.map((i) => i.stop().catch(() => undefined)));
-    await Promise.race([Promise.allSettled([...this.running.values()]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    this.queue.stop();
+    this.queue = this.newQueue(); // a stopped queue stays stopped; a later start() gets this one
+    for (const c of [this.fleetSources, this.secrets, ...this.managed.values()]) c.stop();
+    await Promise.race([Promise.allSettled([...this.running]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    this.client.close();
   }
 
   /** Leader election drives this: only the leader reconciles. */
@@ -210,7 +210,7 @@ export class FleetSourceReconciler {
     this.leading = leading;
     if (leading) {
       this.written.clear(); // another leader may have written status since
-      for (const fs of this.fleetInformer?.list() ?? []) this.enqueue(fs.metadata.name, 'leader');
+      for (const fs of this.fleetSources.values()) this.enqueue(fs.metadata.name, 'leader');
     } else {
       for (const t of this.timers.values()) clearTimeout(t);
       this.timers.clear();
@@ -228,7 +228,7 @@ export class FleetSourceReconciler {
    * Service sending it to the other replica.
    */
   async trigger(name: string): Promise<TriggerOutcome> {
-    if (this.fleetInformer?.get(name)?.spec?.suspend) return 'suspended';
+    if (this.fleetSources.get(name)?.spec?.suspend) return 'suspended';
     if (this.leading) {
       this.enqueue(name, 'webhook');
       return 'queued';
@@ -243,7 +243,7 @@ export class FleetSourceReconciler {
 
   /** The webhook secret of a FleetSource (Secret key `token`), undefined if it has none. */
   async webhookSecret(name: string): Promise<string | undefined> {
-    const fs = this.fleetInformer?.get(name);
+    const fs = this.fleetSources.get(name);
     const ref = fs?.spec?.webhookSecretRef?.name;
     if (!ref) return undefined;
     const secret = await this.readSecret(ref);
@@ -253,8 +253,9 @@ export class FleetSourceReconciler {
 
   /** Resolves when nothing is queued or running (tests and benchmarks). */
   async idle(): Promise<void> {
-    while (this.running.size > 0 || this.pending.size > 0) {
-      await Promise.allSettled([...this.running.values()]);
+    while (this.queue.busy || this.running.size > 0) {
+      await this.queue.idle();
+      await Promise.allSettled([...this.running]);
       await new Promise((r) => setImmediate(r));
     }
   }
@@ -266,24 +267,25 @@ export class FleetSourceReconciler {
     const set = this.pending.get(name) ?? new Set<Reason>();
     set.add(reason);
     this.pending.set(name, set);
-    if (!this.running.has(name)) this.runNext(name);
+    this.queue.add(name);
   }
 
-  private runNext(name: string): void {
+  /** The queue's worker: a crash is logged, counted and retried with this FleetSource's back-off. */
+  private async process(name: string): Promise<void> {
     const reasons = this.pending.get(name);
-    if (!reasons || !this.leading) return;
     this.pending.delete(name);
-    const p = this.reconcile(name, reasons)
-      .catch((err: unknown) => {
-        this.log.error({ err, fleetsource: name }, 'reconcile crashed');
-        this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'InternalError' });
-        this.schedule(name, this.backoff(name));
-      })
-      .finally(() => {
-        this.running.delete(name);
-        if (this.pending.has(name)) this.runNext(name);
-      });
-    this.running.set(name, p);
+    if (!reasons || !this.leading) return;
+    const p = this.reconcile(name, reasons).catch((err: unknown) => {
+      this.log.error({ err, fleetsource: name }, 'reconcile crashed');
+      this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'InternalError' });
+      this.schedule(name, this.backoff(name));
+    });
+    this.running.add(p);
+    try {
+      await p;
+    } finally {
+      this.running.delete(p);
+    }
   }
 
   private schedule(name: string, delayMs: number): void {
@@ -315,21 +317,10 @@ export class FleetSourceReconciler {
     this.opts.metrics.forget(name);
   }
 
-  private watchErrors(inf: Informer<KubernetesObject> | Informer<FleetSource> | Informer<V1Secret>, what: string): void {
-    // The client-node informer stops on error; restart it after a pause so the cache heals itself.
-    (inf as Informer<KubernetesObject>).on('error', (err: unknown) => {
-      if (!this.started) return;
-      this.log.warn({ err: (err as Error)?.message ?? String(err) }, `watch of ${what} failed; restarting in 2s`);
-      setTimeout(() => {
-        if (this.started) (inf as Informer<KubernetesObject>).start().catch(() => undefined);
-      }, 2000).unref();
-    });
-  }
-
   // --- reconcile ---------------------------------------------------------------------------
 
   private async reconcile(name: string, reasons: Set<Reason>): Promise<void> {
-    const fs = this.fleetInformer?.get(name);
+    const fs = this.fleetSources.get(name);
     if (!fs) {
       this.forget(name);
       return;
@@ -538,7 +529,7 @@ export class FleetSourceReconciler {
   }
 
   private async readSecret(name: string): Promise<V1Secret | undefined> {
-    const cached = this.secretInformer?.get(name, this.opts.namespace);
+    const cached = this.secrets.get(name, this.opts.namespace);
     if (cached) return cached;
     try {
       return await this.core.readNamespacedSecret({ name, namespace: this.opts.namespace });

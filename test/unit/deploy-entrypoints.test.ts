@@ -4,6 +4,7 @@
 // `npm ci --omit=dev --ignore-scripts`), so a runtime import of a dev
 // dependency, or a file the image does not copy, fails here and not in a cluster.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -73,6 +74,12 @@ describe('image entrypoints from a production-only install', () => {
 
   it('installs the production dependencies offline without running scripts', () => {
     expect(install.code, install.stderr).toBe(0);
+  });
+
+  it('leaves test-only packages out of the image (cron-parser is the windows tests\' oracle)', () => {
+    expect(install.code, install.stderr).toBe(0);
+    for (const pkg of ['cron-parser', 'vitest', 'fast-json-patch']) expect(existsSync(join(app, 'node_modules', pkg)), pkg).toBe(false);
+    expect(existsSync(join(app, 'node_modules/@kubernetes/client-node')), 'a runtime dependency').toBe(true);
   });
 
   it('`node bin/osfleet.js --help` exits 0 and prints usage', async () => {
