@@ -1,4 +1,4 @@
-// Agent figures for the closing note: image write vs dd, writer RSS on a 4 GiB image,
+// Agent figures for the closing note: image write vs dd (raw and from a .zst), writer RSS on a 4 GiB image,
 // and sysctl apply vs `sysctl -p`. Needs root (loop devices, a network namespace).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -80,6 +80,28 @@ function randomFile(file: string, bytes: number): string {
   return hash.digest('hex');
 }
 
+/**
+ * `bytes` of a root-file-system-like image, the same every time: per 4 MiB, 1.6 MiB of random bytes
+ * (seeded, so dd and the .zst see identical content) and zeros for the rest.
+ */
+function mixedFile(file: string, bytes: number): { file: string } {
+  const fd = openSync(file, 'w');
+  try {
+    const block = Buffer.alloc(4 * MiB);
+    let seed = 0;
+    for (let done = 0; done < bytes; done += block.length) {
+      block.fill(0);
+      seed++; // every block distinct
+      const noise = createHash('shake256', { outputLength: Math.floor(1.6 * MiB) }).update(`osfleet-bench-${seed}`).digest();
+      noise.copy(block, 0);
+      writeSync(fd, block, 0, Math.min(block.length, bytes - done));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { file };
+}
+
 function zerosSha(bytes: number): string {
   const hash = createHash('sha256');
   const zero = Buffer.alloc(4 * MiB);
@@ -147,6 +169,22 @@ async function writeFigures(js: string): Promise<Figure[]> {
       if (haveCurl) curlDd.push(await curlDdWrite(`${server.url}/bench.img`, b));
     }
     rmSync(path.join(www, 'bench.img'));
+
+    // A zstd image (what real root file systems ship as): 1 GiB that compresses ~2.5 times, written
+    // by dd raw and by us from the .zst (decompressed while streaming), alternating, best of 3 each.
+    const zsize = only === 'rss' ? 8 * MiB : 1 * GiB;
+    const mixed = mixedFile(path.join(www, 'mixed.img'), zsize);
+    execFileSync('zstd', ['-q', '-3', '-T0', '-f', '--rm', mixed.file, '-o', `${mixed.file}.zst`]);
+    const zsha = createHash('sha256').update(readFileSync(`${mixed.file}.zst`)).digest('hex');
+    mixedFile(mixed.file, zsize); // dd's input, the same bytes
+    const zdd: number[] = [];
+    const zours: Array<{ elapsedMs: number; maxRssMb: number }> = [];
+    for (let i = 0; i < 3; i++) {
+      zdd.push(ddWrite(mixed.file, b));
+      zours.push(await ourWrite(js, { A: a, B: b }, `${server.url}/mixed.img.zst`, zsha, zsize));
+    }
+    rmSync(mixed.file);
+    rmSync(`${mixed.file}.zst`);
     detachLoop(b);
     loops.pop();
 
@@ -160,6 +198,8 @@ async function writeFigures(js: string): Promise<Figure[]> {
       { name: 'agent.write_ratio_to_dd', value: round(Math.min(...dd) / Math.min(...ours)), unit: 'ratio' },
       ...(curlDd.length ? [{ name: 'agent.write_ratio_to_curl_dd', value: round(Math.min(...curlDd) / Math.min(...ours)), unit: 'ratio' }] : []),
       { name: 'agent.write_rss_mb', value: round(rss.maxRssMb, 1), unit: 'MiB' },
+      { name: 'agent.write_zstd_ratio_to_dd', value: round(Math.min(...zdd) / Math.min(...zours.map((z) => z.elapsedMs))), unit: 'ratio' },
+      { name: 'agent.write_zstd_rss_mb', value: round(Math.max(...zours.map((z) => z.maxRssMb)), 1), unit: 'MiB' },
       { name: 'agent.write_mib_per_s', value: round(size / MiB / (Math.min(...ours) / 1000), 0), unit: 'MiB/s' },
       { name: 'agent.dd_mib_per_s', value: round(size / MiB / (Math.min(...dd) / 1000), 0), unit: 'MiB/s' },
     ];
