@@ -26,6 +26,11 @@ describe('the runtime the tests run on', () => {
     }
   });
 
+  it('is exactly the Node the node images carry (osfleet image build)', async () => {
+    const { DEFAULT_NODE_VERSION } = await import('../../image/node-runtime.js');
+    expect(DEFAULT_NODE_VERSION).toBe(process.versions.node);
+  });
+
   it('is the Node hack/node.sh provisions, and `node` in PATH (what spawned tools and scripts find) is the same', async () => {
     const { stdout: provisioned } = await run('bash', [join(repo, 'hack/node.sh')], { cwd: repo, timeout: 120_000 });
     const bin = provisioned.trim().split('\n').pop()!;

@@ -232,7 +232,8 @@ afterAll(async () => {
 
 // ---------- the story ----------
 
-describe.sequential(`a real node under QEMU`, () => {
+// In order: each step builds on the last (vitest runs a file's tests one after another unless told otherwise).
+describe(`a real node under QEMU`, () => {
   it('first boot: GRUB boots slot A, the agent reports slot A and 1.0.0, the sysctl is applied live', async () => {
     const t0 = Date.now();
     vm.start();
