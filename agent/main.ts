@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { PooledKubeConfig } from './kube-config.js';
 import { pino } from 'pino';
 import { startAgent } from './daemon.js';
 import { type HealthCheck, type HealthConfig, httpGetOk, parseHealthConfig } from './health.js';
@@ -155,7 +155,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     partLabelDir: values['partlabel-dir'] ?? d.partLabelDir,
     rebootCommand: values['reboot-command'] ? values['reboot-command'].split(' ').filter(Boolean) : d.rebootCommand,
   };
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   const kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
   if (kubeconfig) kc.loadFromFile(kubeconfig);
   else kc.loadFromCluster();
@@ -218,6 +218,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   await done;
   logger.info('stopping');
   await agent.stop();
+  await kc.closePool();
   server?.close();
   return exitCode;
 }

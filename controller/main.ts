@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { PooledKubeConfig } from '../agent/kube-config.js';
 import { pino, type Logger } from 'pino';
 import { parseDuration } from '../api/duration.js';
 import { FleetSourceReconciler, type Renderer } from './fleetsource-reconciler.js';
@@ -135,7 +135,7 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
   const identity = values.identity ?? `${env.POD_NAME ?? os.hostname()}_${randomBytes(4).toString('hex')}`;
   const cacheDir = values['cache-dir'] ?? env.OSFLEET_CACHE_DIR ?? path.join(os.tmpdir(), 'osfleet-cache');
 
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   try {
     const file = values.kubeconfig ?? env.KUBECONFIG;
     if (file) kc.loadFromFile(file);
@@ -271,6 +271,7 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
     await elector?.stop();
     clock?.stop?.();
     await servers.close();
+    await kc.closePool();
   } finally {
     clearTimeout(hardStop);
     process.off('SIGTERM', sigterm);
