@@ -2,10 +2,13 @@
 // (0 success, 1 the repository or operation failed, 2 wrong usage). Subcommands are imported lazily,
 // so `osfleet validate` never loads git, Kubernetes or HTTP code.
 import { processIO, type CliIO, type Command } from './io.js';
+import { kubeClientNodeProblem } from './node-version.js';
 
 interface Entry {
   summary: string;
   load: () => Promise<Command>;
+  /** Talks to Kubernetes, so it needs the Node the Kubernetes client needs. */
+  kube?: boolean;
 }
 
 /** The subcommands. Each module exports `run(argv, io)`. */
@@ -15,10 +18,12 @@ export const COMMANDS: Record<string, Entry> = {
   diff: { summary: 'Markdown report of what changes between two git revisions', load: () => import('./diff.js') },
   controller: {
     summary: 'run the controller: git sync, rollout executor, webhooks, metrics (leader-elected)',
+    kube: true,
     load: async () => ({ run: async (argv) => (await import('../controller/main.js')).runController(argv) }),
   },
   agent: {
     summary: "run the node agent: settings, A/B upgrades and status for this node's OSNode",
+    kube: true,
     load: async () => ({ run: async (argv) => (await import('../agent/main.js')).runAgent(argv) }),
   },
   image: { summary: 'build a node image: the slot image for an OSVersion, and a disk image for a first install', load: () => import('./image.js') },
@@ -60,6 +65,11 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
   if (!entry) {
     io.stderr(`osfleet: unknown command ${JSON.stringify(cmd)}\n\n${usage()}`);
     return 2;
+  }
+  const tooOld = entry.kube ? kubeClientNodeProblem(`osfleet ${cmd}`) : undefined;
+  if (tooOld) {
+    io.stderr(tooOld);
+    return 1;
   }
   return (await entry.load()).run(rest, io);
 }

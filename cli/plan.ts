@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseArgs, UsageError } from './args.js';
 import { gitRevisions, printDiagnostics, repositoryDir, withUsage } from './common.js';
 import type { CliIO } from './io.js';
+import { kubeClientNodeProblem } from './node-version.js';
 import type { PlanNode } from '../rollout/plan-report.js';
 import type { RenderResult } from '../render/index.js';
 
@@ -105,6 +106,13 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       after = await loadAndRender(dir);
     }
 
+    if (kubeconfig) {
+      const tooOld = kubeClientNodeProblem('osfleet plan --kubeconfig');
+      if (tooOld) {
+        io.stderr(tooOld);
+        return 1;
+      }
+    }
     const nodes = fleetFile ? await readFleetFile(fleetFile) : await readClusterFleet(kubeconfig!);
     const { buildPlan, planToJson } = await import('../rollout/plan-report.js');
     const catalogue = defaultCatalogue();

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import git from 'isomorphic-git';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KUBE_CLIENT_MIN_NODE, olderThan } from '../../cli/node-version.js';
 
 const run = promisify(execFile);
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -105,5 +106,18 @@ describe('the CLI on the oldest Node that engines admits', () => {
     expect(started.map((b) => b.nodes)).toEqual([['cp-1'], ['cp-2'], ['cp-3']]);
     // Sunday 29 Nov 2026, 03:00 Europe/Berlin (CET, UTC+1): time zones work on this Node's ICU too.
     expect(started[0]!.start).toBe('2026-11-29T02:00:00.000Z');
+  });
+
+  it('commands that talk to Kubernetes say which Node they need, when this one is older than the client library needs', async () => {
+    const needsNewer = olderThan(oldest, KUBE_CLIENT_MIN_NODE);
+    for (const args of [['controller', '--help'], ['agent', '--help'], ['plan', examples, '--kubeconfig', join(app, 'no-such-kubeconfig')]]) {
+      const r = await osfleet(args);
+      if (needsNewer) {
+        expect(r.code, args.join(' ')).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`^osfleet: osfleet ${args[0]}.* needs Node\\.js ${KUBE_CLIENT_MIN_NODE.replace(/\./g, '\\.')} or newer .* this is v${oldest.replace(/\./g, '\\.')}\n$`));
+      } else {
+        expect(r.stderr, args.join(' ')).not.toMatch(/needs Node\.js/);
+      }
+    }
   });
 });
