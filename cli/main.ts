@@ -28,8 +28,8 @@ export const COMMANDS: Record<string, Entry> = {
   },
   image: { summary: 'build a node image: the slot image for an OSVersion, and a disk image for a first install', load: () => import('./image.js') },
   plan: { summary: 'which nodes roll out in which batch and when (simulated, for PR review)', load: () => import('./plan.js') },
-  dashboard: { summary: 'a live, read-only web page of the fleet on 127.0.0.1', load: () => import('./dashboard.js') },
-  status: { summary: 'the fleet in the terminal: sources, rollouts, busy nodes (--watch follows)', load: () => import('./status.js') },
+  dashboard: { summary: 'a live, read-only web page of the fleet on 127.0.0.1', load: () => import('./dashboard.js'), kube: true },
+  status: { summary: 'the fleet in the terminal: sources, rollouts, busy nodes (--watch follows)', load: () => import('./status.js'), kube: true },
 };
 
 export function usage(): string {

@@ -1,4 +1,5 @@
-// What needs a newer Node than the CLI's user commands: everything that talks to Kubernetes loads
+// What needs a newer Node than the CLI's user commands: everything that talks to Kubernetes (controller,
+// agent, status, dashboard, plan --kubeconfig) loads
 // @kubernetes/client-node, which needs Node 22.19 (the `engines` of undici, its HTTP client; on
 // Node 20 it fails as it loads). On an older Node (package.json
 // `engines` admits 20.20.2 for validate/render/diff/plan --fleet) those say so instead of crashing.

@@ -1,13 +1,14 @@
 // The user's kubeconfig (--kubeconfig, else $KUBECONFIG / ~/.kube/config) and an optional clock
 // file, the only inputs of the read-only views.
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { PooledKubeConfig } from '../agent/kube-config.js';
 
 /** A kubeconfig that cannot be used; the commands print its message and exit 1. */
 export class KubeconfigError extends Error {}
 
 export function loadUserKubeconfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   const where = path ?? (process.env.KUBECONFIG || '~/.kube/config');
   try {
     if (path) kc.loadFromFile(path);

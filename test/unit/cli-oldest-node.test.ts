@@ -110,7 +110,7 @@ describe('the CLI on the oldest Node that engines admits', () => {
 
   it('commands that talk to Kubernetes say which Node they need, when this one is older than the client library needs', async () => {
     const needsNewer = olderThan(oldest, KUBE_CLIENT_MIN_NODE);
-    for (const args of [['controller', '--help'], ['agent', '--help'], ['plan', examples, '--kubeconfig', join(app, 'no-such-kubeconfig')]]) {
+    for (const args of [['controller', '--help'], ['agent', '--help'], ['status', '--help'], ['dashboard', '--help'], ['plan', examples, '--kubeconfig', join(app, 'no-such-kubeconfig')]]) {
       const r = await osfleet(args);
       if (needsNewer) {
         expect(r.code, args.join(' ')).toBe(1);
