@@ -88,6 +88,16 @@ describe('deploy/ on the real apiserver', () => {
     }
   });
 
+  it('builds workloads whose images cannot be pulled from anyone until the operator sets them', () => {
+    const images = built
+      .filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')
+      .flatMap((o) => (o.spec.template.spec.containers as Obj[]).map((c) => c.image as string));
+    expect(images.sort()).toEqual([
+      'osfleet.invalid/agent:unset-build-and-set-image-see-deploy-README',
+      'osfleet.invalid/controller:unset-build-and-set-image-see-deploy-README',
+    ]);
+  });
+
   it('accepts the example FleetSource overlay against the real CRD schema (dry-run)', async () => {
     const out = await tb.kubectl(['apply', '-k', join(repoRoot, 'deploy/examples/fleetsource'), '--dry-run=server']);
     expect(out).toContain('fleetsource.osfleet.dev/fleet');

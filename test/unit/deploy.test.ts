@@ -333,6 +333,23 @@ describe('kustomize images and the example overlay', () => {
     for (const image of used) expect(names.has(image), image).toBe(true);
   });
 
+  it('names no image a public registry could serve: placeholders under .invalid whose tag names the fix', () => {
+    // An unedited `kubectl apply -k deploy/` must fail to pull, never run a
+    // public image of the same name as a privileged DaemonSet.
+    const k = parseYaml(readFileSync(join(repo, 'deploy/base/kustomization.yaml'), 'utf8')) as Obj;
+    const entries = k.images as Obj[];
+    const used = [...ofKind('Deployment'), ...ofKind('DaemonSet')].flatMap((w) =>
+      (w.spec.template.spec.containers as Obj[]).map((c) => c.image as string),
+    );
+    for (const image of used) expect(registryOf(image), image).toMatch(/\.invalid$/);
+    for (const e of entries) {
+      const effective = `${e.newName ?? e.name}:${e.newTag ?? 'latest'}`;
+      expect(registryOf(effective), effective).toMatch(/\.invalid$/);
+      expect(e.digest, effective).toBeUndefined();
+      expect(e.newTag, effective).toMatch(/see-deploy-README/);
+    }
+  });
+
   it('example FleetSource names Secrets the overlay generates in osfleet-system', () => {
     const dir = join(repo, 'deploy/examples/fleetsource');
     const k = parseYaml(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as Obj;
@@ -438,3 +455,15 @@ describe('container build files', () => {
     }
   });
 });
+
+/**
+ * The registry a container runtime pulls `image` from, by the reference
+ * grammar of the distribution spec: the first path component is a host only
+ * when it has a dot or a port, or is `localhost`; otherwise the public default.
+ */
+function registryOf(image: string): string {
+  const slash = image.indexOf('/');
+  if (slash < 0) return 'docker.io';
+  const first = image.slice(0, slash);
+  return /[.:]/.test(first) || first === 'localhost' ? first : 'docker.io';
+}
