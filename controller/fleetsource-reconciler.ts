@@ -36,6 +36,7 @@ import { Applier, canonicalJson, formatRef, refKey, type LiveObjects } from './a
 import { parseDuration } from '../api/duration.js';
 import { GitSource, GitSourceError, type GitCredentials, type RemoteRevision } from './git-source.js';
 import type { ControllerMetrics } from './metrics.js';
+import { assertSecretAllows, assertUrlSafe, SourceTrustError } from './source-trust.js';
 import type { TriggerOutcome } from './webhook.js';
 
 /** A FleetSource as the client library sees it (dates in metadata are Date objects there). */
@@ -247,6 +248,12 @@ export class FleetSourceReconciler {
     const ref = fs?.spec?.webhookSecretRef?.name;
     if (!ref) return undefined;
     const secret = await this.readSecret(ref);
+    // A Secret that does not name this FleetSource is no webhook secret of it (status says why).
+    try {
+      if (secret) assertSecretAllows({ namespace: this.opts.namespace, name: ref, annotations: secret.metadata?.annotations }, name, 'spec.webhookSecretRef');
+    } catch {
+      return undefined;
+    }
     const token = secret?.data?.token;
     return token ? Buffer.from(token, 'base64').toString('utf8') : undefined;
   }
@@ -375,14 +382,16 @@ export class FleetSourceReconciler {
           fetchTimer({ result: res.downloaded ? 'fetched' : 'unchanged' });
         }
       } catch (err) {
-        const reason = err instanceof GitSourceError ? err.reason : 'GitError';
+        const reason = err instanceof GitSourceError || err instanceof SourceTrustError ? err.reason : 'GitError';
         fetchTimer({ result: reason });
         const msg = err instanceof Error ? err.message : String(err);
         log.warn({ reason, err: msg }, 'fetch failed');
         this.sources.get(name)?.src.releaseCache();
-        cond({ type: CONDITION_FETCHED, status: 'False', reason: 'FetchFailed', message: msg });
-        cond({ type: CONDITION_READY, status: 'False', reason: 'FetchFailed', message: msg });
-        this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'FetchFailed' });
+        // A refused Secret or URL is the spec's fault, not the server's: say so in the reason.
+        const condReason = err instanceof SourceTrustError ? err.reason : 'FetchFailed';
+        cond({ type: CONDITION_FETCHED, status: 'False', reason: condReason, message: msg });
+        cond({ type: CONDITION_READY, status: 'False', reason: condReason, message: msg });
+        this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: condReason });
         await this.writeStatus(fs, base, st);
         this.schedule(name, this.backoff(name));
         return;
@@ -500,6 +509,8 @@ export class FleetSourceReconciler {
 
   private async gitSource(fs: FleetSource): Promise<GitSource> {
     const spec = fs.spec!;
+    assertUrlSafe(spec.url, spec.secretRef?.name !== undefined);
+    await this.assertWebhookSecretAllowed(fs);
     const credentials = await this.credentials(fs);
     const ref = spec.ref ?? { branch: 'main' };
     const key = canonicalJson({ url: spec.url, ref, credentials });
@@ -510,6 +521,15 @@ export class FleetSourceReconciler {
     return src;
   }
 
+  /** A webhook Secret that exists must name the FleetSource; a missing one only disables the webhook. */
+  private async assertWebhookSecretAllowed(fs: FleetSource): Promise<void> {
+    const name = fs.spec?.webhookSecretRef?.name;
+    if (!name) return;
+    const secret = await this.readSecret(name);
+    if (!secret) return;
+    assertSecretAllows({ namespace: this.opts.namespace, name, annotations: secret.metadata?.annotations }, fs.metadata.name, 'spec.webhookSecretRef');
+  }
+
   private async credentials(fs: FleetSource): Promise<GitCredentials | undefined> {
     const name = fs.spec?.secretRef?.name;
     if (!name) return undefined;
@@ -518,6 +538,7 @@ export class FleetSourceReconciler {
     if (!secret) {
       throw new GitSourceError('AuthenticationFailed', `spec.secretRef names Secret ${ns}/${name}, which does not exist`);
     }
+    assertSecretAllows({ namespace: ns, name, annotations: secret.metadata?.annotations }, fs.metadata.name, 'spec.secretRef');
     const d = secret.data ?? {};
     const get = (k: string): string | undefined => (d[k] !== undefined ? Buffer.from(d[k]!, 'base64').toString('utf8') : undefined);
     const creds: GitCredentials = { secret: { namespace: ns, name } };

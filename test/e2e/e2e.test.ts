@@ -403,7 +403,7 @@ beforeAll(async () => {
   cleanups.push(() => core.deleteNamespacedSecret({ namespace: OSFLEET_NS, name: `${p}-git` }));
   await core.createNamespacedSecret({ namespace: OSFLEET_NS, body: { metadata: { name: `${p}-hook` }, stringData: { token: HOOK } } });
   cleanups.push(() => core.deleteNamespacedSecret({ namespace: OSFLEET_NS, name: `${p}-hook` }));
-  await createFleetSource(tb.kc, fsName, { url: repo.url, secret: `${p}-git`, webhookSecret: `${p}-hook` });
+  await createFleetSource(tb.kc, fsName, { url: repo.url, namespace: OSFLEET_NS, secret: `${p}-git`, webhookSecret: `${p}-hook` });
   cleanups.push(async () => {
     await custom.deleteClusterCustomObject({ ...G, plural: 'fleetsources', name: fsName }).catch(() => undefined);
     for (const [plural, name] of [['oses', osName], ['osconfigs', settingsName]] as const) {

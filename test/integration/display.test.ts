@@ -99,7 +99,7 @@ beforeAll(async () => {
   page.on('request', (r) => requests.push(r.url()));
   await page.goto(dashboard.url);
   await page.evaluate("window.loadedOnce = 'yes'");
-  await createFleetSource(tb.kc, p, { url: repo.url, secret: 'git-creds', webhookSecret: 'hook' });
+  await createFleetSource(tb.kc, p, { url: repo.url, namespace: ns, secret: 'git-creds', webhookSecret: 'hook' });
 }, 120_000);
 
 afterAll(async () => {

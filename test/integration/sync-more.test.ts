@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFleetSource, createRepo, getOsfleetObject, GitServer, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
+import { allowSecretFor, createFleetSource, createRepo, getOsfleetObject, GitServer, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
 import { policyDoc, settingsDoc, versionDoc } from './sync-fixtures.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
 
@@ -52,7 +52,7 @@ async function scenario(tag: string, files: (s: string) => Record<string, string
   await repo.commitAndPush(files(s), 'initial');
   const sc = { s, fsName: `${s}-fleet`, repo };
   scenarios.push(sc);
-  await createFleetSource(tb.kc, sc.fsName, { url: repo.url, secret: 'git-token', webhookSecret: 'hook', spec });
+  await createFleetSource(tb.kc, sc.fsName, { url: repo.url, namespace: ns, secret: 'git-token', webhookSecret: 'hook', spec });
   return sc;
 }
 
@@ -161,9 +161,12 @@ describe('git → cluster sync, continued', () => {
 
   it('a bearerToken Secret is sent as Authorization: Bearer; a wrong one is FetchFailed naming the Secret, the right one recovers', async () => {
     const secret = `${p}-bearer`;
-    const setBearer = (token: string) =>
-      core.replaceNamespacedSecret({ name: secret, namespace: ns, body: { metadata: { name: secret, namespace: ns }, stringData: { bearerToken: token } } });
+    const setBearer = async (token: string) => {
+      const { metadata } = await core.readNamespacedSecret({ name: secret, namespace: ns });
+      await core.replaceNamespacedSecret({ name: secret, namespace: ns, body: { metadata: metadata!, stringData: { bearerToken: token } } });
+    };
     await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: secret }, stringData: { bearerToken: BEARER } } });
+    await allowSecretFor(tb.kc, ns, secret, `${p}-bearer-fleet`);
     const sc = await scenario('bearer', (s) => ({ 'settings.yaml': settingsDoc(s, 'base', '4096') }), { secretRef: { name: secret } });
     // BEARER is not the basic-auth password: only a Bearer header gets through.
     await waitApplied(sc, await sc.repo.head());

@@ -86,7 +86,8 @@ async function setGitPassword(password: string): Promise<void> {
   await core.replaceNamespacedSecret({
     name: 'git-creds',
     namespace: ns,
-    body: { metadata: { name: 'git-creds', namespace: ns }, stringData: { username: tb.git.auth!.username, password } },
+    // Keeps the opt-in annotation: a replace without it would take the Secret away from the FleetSource.
+    body: { metadata: (await core.readNamespacedSecret({ name: 'git-creds', namespace: ns })).metadata!, stringData: { username: tb.git.auth!.username, password } },
   });
 }
 
@@ -107,7 +108,7 @@ beforeAll(async () => {
     plural: 'osconfigs',
     body: { apiVersion: 'osfleet.dev/v1alpha1', kind: 'OSConfig', metadata: { name: `${p}-manual` }, spec: { nodeSelector: {}, priority: 5, sysctl: {}, kernelArgs: { add: [], remove: [] } } },
   });
-  await createFleetSource(tb.kc, fsName, { url: repo.url, secret: 'git-creds', webhookSecret: 'hook' });
+  await createFleetSource(tb.kc, fsName, { url: repo.url, namespace: ns, secret: 'git-creds', webhookSecret: 'hook' });
 });
 
 afterAll(async () => {
