@@ -174,6 +174,43 @@ describe('GitSource', () => {
     }
   });
 
+  it('never serves a private repository from the cache to a source without its credentials (pinned commit)', async () => {
+    const { url, w } = repo('private.git');
+    const secretCommit = w.write('x.yaml', 'secret: team-a\n').commitAndPush('private');
+    server.setCredentials({ username: 'team-a', password: 'pw-a' });
+    try {
+      const owner = new GitSource({
+        url,
+        ref: { branch: 'main' },
+        cacheDir,
+        credentials: { username: 'team-a', password: 'pw-a', secret: { namespace: 'osfleet-system', name: 'team-a-git' } },
+      });
+      await owner.fetch();
+      expect(await owner.readSource(secretCommit)).toMatchObject({ commit: secretCommit });
+
+      // Same URL, the commit pinned, no credentials or other ones: the server must be asked, and refuses.
+      const others = [
+        new GitSource({ url, ref: { commit: secretCommit }, cacheDir }),
+        new GitSource({
+          url: `${url}/`,
+          ref: { commit: secretCommit },
+          cacheDir,
+          credentials: { username: 'team-b', password: 'pw-b', secret: { namespace: 'osfleet-system', name: 'team-b-git' } },
+        }),
+      ];
+      for (const other of others) {
+        const before = server.requests.length;
+        const err = (await other.fetch().catch((e: unknown) => e)) as GitSourceError;
+        expect(err).toBeInstanceOf(GitSourceError);
+        expect(err.reason).toBe('AuthenticationFailed');
+        expect(server.requests.length).toBeGreaterThan(before);
+        await expect(other.readSource(secretCommit)).rejects.toThrow();
+      }
+    } finally {
+      server.setCredentials(undefined);
+    }
+  });
+
   it('reports an unreachable server as a network error', async () => {
     const err = (await new GitSource({ url: 'http://127.0.0.1:1/x.git', cacheDir }).checkRemote().catch((e: unknown) => e)) as GitSourceError;
     expect(err.reason).toBe('NetworkError');

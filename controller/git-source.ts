@@ -68,7 +68,7 @@ export interface FetchResult extends RemoteRevision {
 export interface GitSourceOptions {
   url: string;
   ref?: GitRefSpec;
-  /** Root of the cache; each URL gets its own bare repository below it. */
+  /** Root of the cache; each URL and credential identity gets its own bare repository below it. */
   cacheDir: string;
   credentials?: GitCredentials;
   http?: HttpClient;
@@ -98,8 +98,7 @@ export class GitSource {
     this.ref = opts.ref ?? {};
     this.credentials = opts.credentials;
     this.http = opts.http ?? nodeHttp;
-    const key = createHash('sha256').update(this.url).digest('hex').slice(0, 24);
-    this.gitdir = path.join(opts.cacheDir, key);
+    this.gitdir = path.join(opts.cacheDir, cacheKey(this.url, opts.credentials));
   }
 
   /**
@@ -422,6 +421,17 @@ export class GitSource {
     }
     return new GitSourceError('GitError', `git fetch from ${this.url} failed: ${e.message ?? String(err)}`, { cause: err });
   }
+}
+
+/**
+ * The cache directory of a URL as seen with some credentials. What one identity fetched is never
+ * served to another: a FleetSource without credentials (or with other ones) pinning a commit of a
+ * private repository must ask the server, not find it in another FleetSource's cache. The identity
+ * is the Secret (which lends itself only to the FleetSources it names), or none.
+ */
+export function cacheKey(url: string, credentials: GitCredentials | undefined): string {
+  const identity = credentials ? `secret:${credentials.secret.namespace}/${credentials.secret.name}` : 'anonymous';
+  return createHash('sha256').update(`${url}\n${identity}`).digest('hex').slice(0, 24);
 }
 
 function normaliseSubpath(p: string): string {
