@@ -34,6 +34,8 @@ const USAGE = `usage: osfleet controller [options]
   --retry-period D        default 2s
   --identity ID           leader election identity (default <hostname>_<random>)
   --shutdown-timeout D    hard limit for a graceful stop (default 4500ms)
+  --strict-catalogue      sysctl keys and kernel arguments the catalogue (policies/) does not
+                          know make a revision invalid (default: a warning)
   --rollout on|off        run the rollout executor (OSNodes, cordon, drain, permits) while leading
                           (default on; off = git sync only)
   --clock-file PATH       testing only: read the rollout's "now" from this file (ISO 8601)
@@ -93,6 +95,7 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
         identity: { type: 'string' },
         'shutdown-timeout': { type: 'string' },
         rollout: { type: 'string' },
+        'strict-catalogue': { type: 'boolean' },
         'clock-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -148,7 +151,7 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
 
   let render: Renderer;
   try {
-    render = deps.render ?? foundationRenderer();
+    render = deps.render ?? foundationRenderer(undefined, { strict: values['strict-catalogue'] === true });
   } catch (err) {
     logger.error({ err: (err as Error).message }, 'cannot start');
     return 1;
