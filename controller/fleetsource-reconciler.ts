@@ -36,7 +36,7 @@ import { Applier, canonicalJson, formatRef, refKey, type LiveObjects } from './a
 import { parseDuration } from '../api/duration.js';
 import { GitSource, GitSourceError, type GitCredentials, type RemoteRevision } from './git-source.js';
 import type { ControllerMetrics } from './metrics.js';
-import { assertSecretAllows, assertUrlSafe, SourceTrustError } from './source-trust.js';
+import { assertSecretAllows, assertUrlSafe, assertWebhookSecretStrong, SourceTrustError } from './source-trust.js';
 import type { TriggerOutcome } from './webhook.js';
 
 /** A FleetSource as the client library sees it (dates in metadata are Date objects there). */
@@ -248,14 +248,13 @@ export class FleetSourceReconciler {
     const ref = fs?.spec?.webhookSecretRef?.name;
     if (!ref) return undefined;
     const secret = await this.readSecret(ref);
-    // A Secret that does not name this FleetSource is no webhook secret of it (status says why).
+    if (!secret) return undefined;
+    // A Secret that does not name this FleetSource, or a guessable token, is no webhook secret (status says why).
     try {
-      if (secret) assertSecretAllows({ namespace: this.opts.namespace, name: ref, annotations: secret.metadata?.annotations }, name, 'spec.webhookSecretRef');
+      return this.webhookToken(name, ref, secret);
     } catch {
       return undefined;
     }
-    const token = secret?.data?.token;
-    return token ? Buffer.from(token, 'base64').toString('utf8') : undefined;
   }
 
   /** Resolves when nothing is queued or running (tests and benchmarks). */
@@ -521,13 +520,23 @@ export class FleetSourceReconciler {
     return src;
   }
 
-  /** A webhook Secret that exists must name the FleetSource; a missing one only disables the webhook. */
+  /** A webhook Secret that exists must name the FleetSource and hold a long token; a missing one only disables the webhook. */
   private async assertWebhookSecretAllowed(fs: FleetSource): Promise<void> {
     const name = fs.spec?.webhookSecretRef?.name;
     if (!name) return;
     const secret = await this.readSecret(name);
-    if (!secret) return;
-    assertSecretAllows({ namespace: this.opts.namespace, name, annotations: secret.metadata?.annotations }, fs.metadata.name, 'spec.webhookSecretRef');
+    if (secret) this.webhookToken(fs.metadata.name, name, secret);
+  }
+
+  /** The webhook token of `secret` for FleetSource `fleetSource`; throws SourceTrustError when it may not serve. */
+  private webhookToken(fleetSource: string, name: string, secret: V1Secret): string | undefined {
+    const where = { namespace: this.opts.namespace, name };
+    assertSecretAllows({ ...where, annotations: secret.metadata?.annotations }, fleetSource, 'spec.webhookSecretRef');
+    const raw = secret.data?.token;
+    if (!raw) return undefined;
+    const token = Buffer.from(raw, 'base64').toString('utf8');
+    assertWebhookSecretStrong(token, where);
+    return token;
   }
 
   private async credentials(fs: FleetSource): Promise<GitCredentials | undefined> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertSecretAllows, assertUrlSafe, fleetSourcesAllowedBy, SourceTrustError } from './source-trust.js';
+import { assertSecretAllows, assertUrlSafe, assertWebhookSecretStrong, fleetSourcesAllowedBy, MIN_WEBHOOK_SECRET_LENGTH, SourceTrustError } from './source-trust.js';
 
 const reasonOf = (f: () => void): string | undefined => {
   try {
@@ -51,5 +51,15 @@ describe('credentials travel neither in clear text nor in the URL', () => {
   it('refuses what is not smart HTTP', () => {
     expect(reasonOf(() => assertUrlSafe('file:///etc/passwd', false))).toBe('InsecureURL');
     expect(reasonOf(() => assertUrlSafe('git.example.com:r.git', false))).toBe('InsecureURL');
+  });
+});
+
+describe('webhook secrets resist guessing', () => {
+  const where = { namespace: 'osfleet-system', name: 'hook' };
+  it('refuses one shorter than 32 characters, saying how to make a good one', () => {
+    expect(MIN_WEBHOOK_SECRET_LENGTH).toBe(32);
+    expect(reasonOf(() => assertWebhookSecretStrong('x'.repeat(31), where))).toBe('WebhookSecretTooShort');
+    expect(() => assertWebhookSecretStrong('hunter2', where)).toThrow('openssl rand -hex 32');
+    expect(reasonOf(() => assertWebhookSecretStrong('x'.repeat(32), where))).toBeUndefined();
   });
 });

@@ -4,7 +4,10 @@
 // installed CRD is older than the controller.
 import { ANNOTATION_SECRET_FLEETSOURCES } from '../api/index.js';
 
-export type TrustFailureReason = 'SecretNotAllowed' | 'InsecureURL';
+export type TrustFailureReason = 'SecretNotAllowed' | 'InsecureURL' | 'WebhookSecretTooShort';
+
+/** Shortest webhook secret the controller accepts (`openssl rand -hex 32` gives 64 characters). */
+export const MIN_WEBHOOK_SECRET_LENGTH = 32;
 
 export class SourceTrustError extends Error {
   constructor(
@@ -66,4 +69,15 @@ export function assertUrlSafe(url: string, withCredentials: boolean): void {
       `spec.secretRef would send credentials to ${u.host} over plain http: use an https:// URL (plain http carries credentials to loopback only)`,
     );
   }
+}
+
+/** Throws when a webhook secret is too short to resist guessing: the webhook is then refused. */
+export function assertWebhookSecretStrong(token: string, secret: { namespace: string; name: string }): void {
+  if (token.length >= MIN_WEBHOOK_SECRET_LENGTH) return;
+  throw new SourceTrustError(
+    'WebhookSecretTooShort',
+    `spec.webhookSecretRef: key token of Secret ${secret.namespace}/${secret.name} has ${token.length} characters, ` +
+      `fewer than the ${MIN_WEBHOOK_SECRET_LENGTH} a webhook secret needs to resist guessing: set a random one, e.g. \`openssl rand -hex 32\`, ` +
+      'here and at the git host; until then webhooks for this FleetSource are refused',
+  );
 }

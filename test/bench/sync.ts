@@ -23,7 +23,7 @@ interface Figure {
 }
 
 const G = { group: 'osfleet.dev', version: 'v1alpha1' };
-const HOOK = 'bench-hook-secret';
+const HOOK = 'bench-hook-secret-0123456789abcdef';
 
 const settings = (name: string, value: number, shard?: number) => `apiVersion: osfleet.dev/v1alpha1
 kind: NodeSettings

@@ -138,4 +138,21 @@ describe('Secrets opt in to the FleetSources that use them (real controller)', (
       return r.status === 202 ? true : undefined;
     }, { timeoutMs: 20_000, onTimeout: () => ctl.logTail(20) });
   });
+
+  it('refuses a webhook secret shorter than 32 characters: status says so, and a hook signed with it is refused', async () => {
+    const name = `${p}-short`;
+    const weak = 'hunter2-hunter2';
+    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'weak-hook', annotations: { 'osfleet.dev/fleetsources': name } }, stringData: { token: weak } } });
+    await createFs(name, { url: recorderUrl, webhookSecretRef: { name: 'weak-hook' } });
+    const c = await until('Ready=False WebhookSecretTooShort', async () => {
+      const r = await ready(name);
+      return r?.reason === 'WebhookSecretTooShort' ? r : undefined;
+    }, { timeoutMs: 20_000, onTimeout: () => ctl.logTail(20) });
+    expect(c.message).toContain(`key token of Secret ${ns}/weak-hook has ${weak.length} characters, fewer than the 32`);
+    const hook = await sendWebhook(ctl.webhookUrl(name), { ref: 'refs/heads/main' }, weak);
+    expect(hook.status).toBe(401);
+    // And exactly as a FleetSource that does not exist is answered.
+    const none = await sendWebhook(ctl.webhookUrl(`${p}-no-such-fleetsource`), { ref: 'refs/heads/main' }, weak);
+    expect(none).toEqual(hook);
+  });
 });

@@ -18,7 +18,7 @@ const custom = tb.kc.makeApiClient(CustomObjectsApi);
 const core = tb.kc.makeApiClient(CoreV1Api);
 
 const p = tb.uniqueName('sync2');
-const HOOK = 'hook-secret-for-sync-more';
+const HOOK = 'hook-secret-for-sync-more-0123456789abcdef';
 const TOKEN = randomBytes(12).toString('hex');
 const BEARER = randomBytes(12).toString('hex');
 const LEASE = { leaseDuration: '6s', renewDeadline: '4s', retryPeriod: '1s' };

@@ -17,7 +17,7 @@ const coord = tb.kc.makeApiClient(CoordinationV1Api);
 
 const p = tb.uniqueName('sync');
 const fsName = `${p}-fleet`;
-const HOOK = 'hook-secret-for-tests';
+const HOOK = 'hook-secret-for-tests-0123456789abcdef';
 const LEASE = { leaseDuration: '6s', renewDeadline: '4s', retryPeriod: '1s' };
 let ns: string;
 let repo: WorkClone;
