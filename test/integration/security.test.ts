@@ -355,6 +355,59 @@ describe('controller identity', () => {
     expect(await can('patch', 'nodes', { sub: 'status' })).toBe(false);
   });
 
+  it('may change nothing on a Node but spec.unschedulable and osfleet.dev/ annotations (admission policy, controller token)', async () => {
+    const node = `/api/v1/nodes/${nodeB}`;
+    // The apiserver loads policies asynchronously: wait until a label change is refused by it.
+    const label = await until(
+      'controller node policy active',
+      async () => {
+        const r = await api(controller.kc, 'PATCH', `${node}?dryRun=All`, { metadata: { labels: { 'node-role.kubernetes.io/control-plane': '' } } }, mergePatch);
+        return r.status === 403 && /osfleet controller/.test(r.message) ? r : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(label.message).toContain("the osfleet controller may not change a Node's labels");
+
+    const refused = [
+      { metadata: { labels: { pool: 'attacker' } } },
+      { metadata: { annotations: { 'example.com/owner': 'attacker' } } },
+      { spec: { taints: [{ key: 'dedicated', value: 'attacker', effect: 'NoSchedule' }] } },
+      { spec: { providerID: 'aws:///attacker' } },
+    ];
+    for (const body of refused) {
+      const r = await api(controller.kc, 'PATCH', node, body, mergePatch);
+      expect(r.status, JSON.stringify(body)).toBe(403);
+      expect(r.message).toMatch(/osfleet controller may (not change|change only)/);
+    }
+    const del = await api(controller.kc, 'DELETE', node);
+    expect(del.status).toBe(403);
+
+    // What the rollout executor sends: cordon with its mark (merge patch guarded by the
+    // resourceVersion), then uncordon by a JSON patch that tests and removes the mark.
+    const rv = (JSON.parse((await api(tb.kc, 'GET', node)).body) as Obj).metadata.resourceVersion;
+    const cordon = await api(controller.kc, 'PATCH', node, { metadata: { resourceVersion: rv, annotations: { 'osfleet.dev/cordoned': '2026-12-05T00:00:00.000Z' } }, spec: { unschedulable: true } }, mergePatch);
+    expect(cordon.status, cordon.message).toBe(200);
+    const uncordon = await api(
+      controller.kc,
+      'PATCH',
+      node,
+      [
+        { op: 'test', path: '/metadata/annotations/osfleet.dev~1cordoned', value: '2026-12-05T00:00:00.000Z' },
+        { op: 'remove', path: '/metadata/annotations/osfleet.dev~1cordoned' },
+        { op: 'replace', path: '/spec/unschedulable', value: false },
+      ],
+      'application/json-patch+json',
+    );
+    expect(uncordon.status, uncordon.message).toBe(200);
+    const after = JSON.parse((await api(tb.kc, 'GET', node)).body) as Obj;
+    expect(after.metadata.labels?.pool).toBeUndefined();
+    // (The node lifecycle controller taints nodes on its own; only ours must be absent.)
+    expect(((after.spec.taints ?? []) as Obj[]).map((t) => t.key)).not.toContain('dedicated');
+    // An administrator is not bound by it.
+    const admin = await api(tb.kc, 'PATCH', `${node}?dryRun=All`, { metadata: { labels: { pool: 'admin' } } }, mergePatch);
+    expect(admin.status, admin.message).toBe(200);
+  });
+
   it('drains through the Eviction API and may delete pods only for a forced drain', async () => {
     await tb.createPodOnNode({ namespace: workNs, name: 'victim', node: nodeB });
     cleanups.push(() => deletePodNow(tb.kc, workNs, 'victim'));

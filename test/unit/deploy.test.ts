@@ -322,6 +322,25 @@ describe('agent admission policy', () => {
   });
 });
 
+describe('controller node admission policy', () => {
+  const policy = find('ValidatingAdmissionPolicy', 'osfleet-controller-node-writes');
+  const binding = find('ValidatingAdmissionPolicyBinding', 'osfleet-controller-node-writes');
+
+  it('applies to the controller ServiceAccount that deploy/ creates, on every write of Nodes, failing closed', () => {
+    const sa = find('ServiceAccount', CONTROLLER_SA);
+    expect(policy.spec.matchConditions).toEqual([
+      { name: 'osfleet-controller-only', expression: `request.userInfo.username == 'system:serviceaccount:${sa.metadata.namespace}:${sa.metadata.name}'` },
+    ]);
+    expect(policy.spec.failurePolicy).toBe('Fail');
+    const [rule, ...more] = policy.spec.matchConstraints.resourceRules as Obj[];
+    expect(more).toEqual([]);
+    expect(rule!.apiGroups).toEqual(['']);
+    expect(rule!.resources.sort()).toEqual(['nodes', 'nodes/status']);
+    expect(rule!.operations.sort()).toEqual(['CREATE', 'DELETE', 'UPDATE']);
+    expect(binding.spec).toEqual({ policyName: policy.metadata.name, validationActions: ['Deny'] });
+  });
+});
+
 describe('kustomize images and the example overlay', () => {
   it('lists every container image of the base under `images:` so a digest can be set in one place', () => {
     const k = parseYaml(readFileSync(join(repo, 'deploy/base/kustomization.yaml'), 'utf8')) as Obj;
