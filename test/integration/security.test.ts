@@ -301,6 +301,47 @@ describe('agent identity (token bound to a pod on node A)', () => {
   });
 });
 
+describe('who may write OSNode spec (what an agent obeys)', () => {
+  it('refuses spec writes and creates from anyone RBAC lets write OSNodes but the controller; labels stay writable', async () => {
+    const name = tb.uniqueName('sec-osnode-writer');
+    const user = await tb.mintUser(name);
+    const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules: [{ apiGroups: ['osfleet.dev'], resources: ['osnodes'], verbs: ['get', 'create', 'update', 'patch'] }] };
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name }],
+    };
+    expect((await api(tb.kc, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', role)).status).toBe(201);
+    cleanups.push(() => api(tb.kc, 'DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${name}`));
+    expect((await api(tb.kc, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding)).status).toBe(201);
+    cleanups.push(() => api(tb.kc, 'DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${name}`));
+
+    const grant = { spec: { permit: { token: 'forged', stage: true, applySettings: true, reboot: true } } };
+    // RBAC allows it once the binding is visible; the policy must still refuse it.
+    const forged = await until(
+      'RBAC binding visible and OSNode spec policy active',
+      async () => {
+        const r = await api(user.kc, 'PATCH', `${OSNODES}/${nodeB}?dryRun=All`, grant, mergePatch);
+        return r.status === 403 && /only the osfleet controller/.test(r.message) ? r : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(forged.message).toContain(`only the osfleet controller may change the spec of OSNode ${nodeB}`);
+    const real = await api(user.kc, 'PATCH', `${OSNODES}/${nodeB}`, grant, mergePatch);
+    expect(real.status).toBe(403);
+    expect((JSON.parse((await api(tb.kc, 'GET', `${OSNODES}/${nodeB}`)).body) as Obj).spec.permit?.token).not.toBe('forged');
+
+    const created = await api(user.kc, 'POST', OSNODES, { apiVersion: 'osfleet.dev/v1alpha1', kind: 'OSNode', metadata: { name: tb.uniqueName('forged') }, spec: { nodeName: nodeB } });
+    expect(created.status).toBe(403);
+    expect(created.message).toContain('only the osfleet controller creates OSNodes');
+
+    const label = await api(user.kc, 'PATCH', `${OSNODES}/${nodeB}`, { metadata: { labels: { team: 'ops' } } }, mergePatch);
+    expect(label.status, label.message).toBe(200);
+  });
+});
+
 describe('controller identity', () => {
   let controller: Identity;
   let workNs: string;

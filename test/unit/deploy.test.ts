@@ -341,6 +341,19 @@ describe('controller node admission policy', () => {
   });
 });
 
+describe('OSNode spec admission policy', () => {
+  const policy = find('ValidatingAdmissionPolicy', 'osfleet-osnode-spec-controller-only');
+
+  it('exempts exactly the controller and the agent ServiceAccounts (and system:masters) and covers create and update', () => {
+    const users = [CONTROLLER_SA, AGENT_SA].map((sa) => `'system:serviceaccount:${find('ServiceAccount', sa).metadata.namespace}:${sa}'`);
+    const text = JSON.stringify(policy.spec.matchConditions);
+    for (const u of users) expect(text).toContain(u);
+    expect(policy.spec.failurePolicy).toBe('Fail');
+    expect(policy.spec.matchConstraints.resourceRules).toEqual([{ apiGroups: ['osfleet.dev'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['osnodes'] }]);
+    expect(find('ValidatingAdmissionPolicyBinding', policy.metadata.name).spec.validationActions).toEqual(['Deny']);
+  });
+});
+
 describe('kustomize images and the example overlay', () => {
   it('lists every container image of the base under `images:` so a digest can be set in one place', () => {
     const k = parseYaml(readFileSync(join(repo, 'deploy/base/kustomization.yaml'), 'utf8')) as Obj;
