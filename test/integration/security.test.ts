@@ -83,7 +83,7 @@ afterAll(async () => {
 describe('deploy/ on the real apiserver', () => {
   it('is accepted whole by `kubectl apply -k deploy/ --dry-run=server`', async () => {
     const out = await tb.kubectl(['apply', '-k', join(repoRoot, 'deploy'), '--dry-run=server']);
-    for (const kind of ['deployment.apps/osfleet-controller', 'daemonset.apps/osfleet-agent', 'validatingadmissionpolicy']) {
+    for (const kind of ['deployment.apps/osfleet-controller', 'daemonset.apps/osfleet-agent', 'validatingadmissionpolicy', 'networkpolicy.networking.k8s.io/osfleet-controller']) {
       expect(out).toContain(kind);
     }
   });

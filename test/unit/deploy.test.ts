@@ -189,6 +189,29 @@ describe('controller Deployment', () => {
   });
 });
 
+describe('controller NetworkPolicy', () => {
+  const np = find('NetworkPolicy', 'osfleet-controller');
+  const deploy = find('Deployment', 'osfleet-controller');
+  const ports = (deploy.spec.template.spec.containers[0].ports as Obj[]).map((p) => p.name as string);
+
+  it('selects the controller pods and restricts ingress only', () => {
+    expect(np.spec.podSelector).toEqual(deploy.spec.selector);
+    expect(np.spec.policyTypes).toEqual(['Ingress']);
+  });
+
+  it('opens the webhook to all, metrics to the monitoring namespace only, and nothing else (health stays node-only)', () => {
+    const rules = np.spec.ingress as Obj[];
+    const byPort = new Map<string, Obj>();
+    for (const r of rules) for (const p of r.ports as Obj[]) byPort.set(p.port as string, r);
+    expect([...byPort.keys()].sort()).toEqual(['metrics', 'webhook']);
+    for (const p of byPort.keys()) expect(ports).toContain(p);
+    expect(byPort.get('webhook')!.from).toBeUndefined();
+    expect(byPort.get('metrics')!.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+    // Every rule names its ports: no rule opens all ports of the pod.
+    for (const r of rules) expect((r.ports as Obj[]).length).toBeGreaterThan(0);
+  });
+});
+
 describe('agent DaemonSet', () => {
   const ds = find('DaemonSet', 'osfleet-agent');
   const pod = ds.spec.template.spec;
