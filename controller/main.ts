@@ -15,7 +15,6 @@ import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PER
 import { ControllerMetrics } from './metrics.js';
 import { createWebhookHandler } from './webhook.js';
 import { startRollout, type RolloutHandle } from './rollout/executor.js';
-import { FileClock } from './rollout/file-clock.js';
 import type { Clock } from './rollout/clock.js';
 
 const USAGE = `usage: osfleet controller [options]
@@ -38,12 +37,16 @@ const USAGE = `usage: osfleet controller [options]
                           know make a revision invalid (default: a warning)
   --rollout on|off        run the rollout executor (OSNodes, cordon, drain, permits) while leading
                           (default on; off = git sync only)
-  --clock-file PATH       testing only: read the rollout's "now" from this file (ISO 8601)
 `;
 
 export interface ControllerDeps {
   /** Overrides the renderer (tests); by default the foundation renderer in render/. */
   render?: Renderer;
+  /**
+   * The rollout's clock (tests). No flag sets it: test seams stay out of the production binary
+   * (controller/testing/main-with-clock.ts is the whole-process tests' entry).
+   */
+  clock?: Clock & { stop?: () => void };
   /** Resolves to stop the controller, as SIGTERM does (tests running it in-process). */
   stopSignal?: Promise<void>;
   /** Receives the bound addresses once listening (tests with port 0). */
@@ -96,7 +99,6 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
         'shutdown-timeout': { type: 'string' },
         rollout: { type: 'string' },
         'strict-catalogue': { type: 'boolean' },
-        'clock-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -125,15 +127,7 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
     process.stderr.write(`osfleet controller: --rollout must be on or off, got "${rolloutMode}"\n`);
     return 2;
   }
-  let clock: (Clock & { stop?: () => void }) | undefined;
-  if (values['clock-file']) {
-    try {
-      clock = new FileClock(values['clock-file']);
-    } catch (err) {
-      process.stderr.write(`osfleet controller: --clock-file: ${(err as Error).message}\n`);
-      return 2;
-    }
-  }
+  const clock = deps.clock;
   const namespace = values.namespace ?? env.POD_NAMESPACE ?? 'osfleet-system';
   const identity = values.identity ?? `${env.POD_NAME ?? os.hostname()}_${randomBytes(4).toString('hex')}`;
   const cacheDir = values['cache-dir'] ?? env.OSFLEET_CACHE_DIR ?? path.join(os.tmpdir(), 'osfleet-cache');
