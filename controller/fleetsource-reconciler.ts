@@ -36,6 +36,7 @@ import { Applier, canonicalJson, formatRef, refKey, type LiveObjects } from './a
 import { parseDuration } from '../api/duration.js';
 import { GitSource, GitSourceError, type GitCredentials, type RemoteRevision } from './git-source.js';
 import type { ControllerMetrics } from './metrics.js';
+import type { RepositoryLimits } from './repository-limits.js';
 import { assertSecretAllows, assertUrlSafe, assertWebhookSecretStrong, SourceTrustError } from './source-trust.js';
 import type { TriggerOutcome } from './webhook.js';
 
@@ -60,6 +61,8 @@ export interface ReconcilerOptions {
   /** Namespace of the Secrets that FleetSources reference (the controller's namespace). */
   namespace: string;
   cacheDir: string;
+  /** How much of a repository the controller holds (default DEFAULT_REPOSITORY_LIMITS). */
+  repositoryLimits?: Partial<RepositoryLimits>;
   render: Renderer;
   metrics: ControllerMetrics;
   logger: Logger;
@@ -386,8 +389,8 @@ export class FleetSourceReconciler {
         const msg = err instanceof Error ? err.message : String(err);
         log.warn({ reason, err: msg }, 'fetch failed');
         this.sources.get(name)?.src.releaseCache();
-        // A refused Secret or URL is the spec's fault, not the server's: say so in the reason.
-        const condReason = err instanceof SourceTrustError ? err.reason : 'FetchFailed';
+        // A refused Secret or URL, or an oversized repository, is not the server's fault: say so in the reason.
+        const condReason = err instanceof SourceTrustError || (err instanceof GitSourceError && err.reason === 'RepositoryTooLarge') ? err.reason : 'FetchFailed';
         cond({ type: CONDITION_FETCHED, status: 'False', reason: condReason, message: msg });
         cond({ type: CONDITION_READY, status: 'False', reason: condReason, message: msg });
         this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: condReason });
@@ -408,6 +411,17 @@ export class FleetSourceReconciler {
         // The renderer reports source.errors (files refused while loading) with its own.
         rendered = await this.opts.render(source, { revision: rev.commit });
       } catch (err) {
+        if (err instanceof GitSourceError && err.reason === 'RepositoryTooLarge') {
+          const kept = base.lastAppliedRevision ? `; ${base.lastAppliedRevision} stays applied` : '; nothing was applied';
+          const msg = `revision ${rev.revision} is not applied${kept}: ${err.message}`;
+          log.warn({ revision: rev.revision, err: err.message }, 'repository over the limits: nothing changed in the cluster');
+          cond({ type: CONDITION_READY, status: 'False', reason: 'RepositoryTooLarge', message: msg });
+          this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'RepositoryTooLarge' });
+          this.failures.delete(name);
+          await this.writeStatus(fs, base, st);
+          this.schedule(name, intervalMs);
+          return;
+        }
         if (!(err instanceof GitSourceError && err.reason === 'PathNotFound')) throw err;
         rendered = { objects: [], errors: [{ severity: 'error', path: fs.spec?.path ?? '.', line: 1, col: 1, message: err.message }], warnings: [] };
       } finally {
@@ -515,7 +529,13 @@ export class FleetSourceReconciler {
     const key = canonicalJson({ url: spec.url, ref, credentials });
     const have = this.sources.get(fs.metadata.name);
     if (have && have.key === key) return have.src;
-    const src = new GitSource({ url: spec.url, ref, cacheDir: this.opts.cacheDir, ...(credentials ? { credentials } : {}) });
+    const src = new GitSource({
+      url: spec.url,
+      ref,
+      cacheDir: this.opts.cacheDir,
+      ...(credentials ? { credentials } : {}),
+      ...(this.opts.repositoryLimits ? { limits: this.opts.repositoryLimits } : {}),
+    });
     this.sources.set(fs.metadata.name, { key, src });
     return src;
   }

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -209,6 +210,28 @@ describe('GitSource', () => {
     } finally {
       server.setCredentials(undefined);
     }
+  });
+
+  it('stops a download over the per-response limit, and refuses revisions with too many entries or too much YAML', async () => {
+    const { url, w } = repo('large.git');
+    // Incompressible bytes, so the pack is as large as the file.
+    w.write('blob.bin', randomBytes(3 * 1024 * 1024).toString('base64')).write('a.yaml', 'a: 1\n').commitAndPush('large');
+    const capped = new GitSource({ url, ref: { branch: 'main' }, cacheDir, limits: { maxResponseBytes: 1024 * 1024 } });
+    const err = (await capped.fetch().catch((e: unknown) => e)) as GitSourceError;
+    expect(err).toBeInstanceOf(GitSourceError);
+    expect(err.reason).toBe('RepositoryTooLarge');
+    expect(err.message).toContain('sent more than 1 MiB for one request');
+
+    const { url: url2, w: w2 } = repo('many.git');
+    for (let i = 0; i < 30; i++) w2.write(`docs/f${i}.yaml`, `i: ${i}\n`);
+    const c = w2.commitAndPush('many');
+    const few = new GitSource({ url: url2, ref: { branch: 'main' }, cacheDir, limits: { maxEntries: 20 } });
+    await few.fetch();
+    await expect(few.readSource(c)).rejects.toMatchObject({ reason: 'RepositoryTooLarge', message: expect.stringContaining('more than 20 files and folders') });
+    const small = new GitSource({ url: url2, ref: { branch: 'main' }, cacheDir, limits: { maxYamlBytes: 100 } });
+    await expect(small.readSource(c)).rejects.toMatchObject({ reason: 'RepositoryTooLarge', message: expect.stringContaining('more than 100 bytes of YAML') });
+    // Within the limits the same revision reads fine.
+    expect((await new GitSource({ url: url2, ref: { branch: 'main' }, cacheDir }).readSource(c)).files).toHaveLength(30);
   });
 
   it('reports an unreachable server as a network error', async () => {

@@ -8,6 +8,7 @@ import git from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
 import type { GitAuth, HttpClient, ServerRef } from 'isomorphic-git';
 import type { Diagnostic } from '../render/diagnostics.js';
+import { DEFAULT_REPOSITORY_LIMITS, limitResponses, mib, type RepositoryLimits } from './repository-limits.js';
 import { isYamlName, MAX_FILE_BYTES, type LoadResult, type SourceFile } from '../render/load.js';
 
 export interface GitRefSpec {
@@ -33,6 +34,7 @@ export type GitFailureReason =
   | 'RepositoryNotFound'
   | 'NetworkError'
   | 'PathNotFound'
+  | 'RepositoryTooLarge'
   | 'GitError';
 
 /** A fetch problem, phrased for the person who owns the FleetSource. */
@@ -72,6 +74,8 @@ export interface GitSourceOptions {
   cacheDir: string;
   credentials?: GitCredentials;
   http?: HttpClient;
+  /** How much of the repository the controller will hold; default DEFAULT_REPOSITORY_LIMITS. */
+  limits?: Partial<RepositoryLimits>;
 }
 
 
@@ -86,6 +90,7 @@ export class GitSource {
   readonly gitdir: string;
   private readonly credentials: GitCredentials | undefined;
   private readonly http: HttpClient;
+  readonly limits: RepositoryLimits;
   /**
    * isomorphic-git's object cache: it holds every pack it opened (the whole pack file and its
    * index) for as long as it lives. Good within one fetch + read; kept across syncs it pins every
@@ -97,7 +102,18 @@ export class GitSource {
     this.url = opts.url.replace(/\/+$/, '');
     this.ref = opts.ref ?? {};
     this.credentials = opts.credentials;
-    this.http = opts.http ?? nodeHttp;
+    this.limits = { ...DEFAULT_REPOSITORY_LIMITS, ...opts.limits };
+    const max = this.limits.maxResponseBytes;
+    this.http = limitResponses(
+      opts.http ?? nodeHttp,
+      max,
+      () =>
+        new GitSourceError(
+          'RepositoryTooLarge',
+          `${this.url} sent more than ${mib(max)} for one request (the limit per response, e.g. the pack of the fetched commit): ` +
+            'keep the fleet repository to settings (no images or binaries), or point spec.url at a repository that holds only them',
+        ),
+    );
     this.gitdir = path.join(opts.cacheDir, cacheKey(this.url, opts.credentials));
   }
 
@@ -180,6 +196,10 @@ export class GitSource {
     }
     const files: SourceFile[] = [];
     const errors: Diagnostic[] = [];
+    const { maxEntries, maxYamlBytes } = this.limits;
+    let entries = 0;
+    let yamlBytes = 0;
+    const where = `${clean ? `spec.path "${clean}" of ` : ''}commit ${commit.slice(0, 12)} of ${this.url}`;
     const refuse = (p: string, message: string): void => {
       errors.push({ severity: 'error', path: p, line: 1, col: 1, message });
     };
@@ -188,11 +208,25 @@ export class GitSource {
       if (blob.byteLength > MAX_FILE_BYTES) {
         refuse(rel, `file is ${blob.byteLength} bytes, over the 1 MiB limit for a repository file; split it into several files`);
       } else {
+        yamlBytes += blob.byteLength;
+        if (yamlBytes > maxYamlBytes) {
+          throw new GitSourceError(
+            'RepositoryTooLarge',
+            `${where} holds more than ${mib(maxYamlBytes)} of YAML (the limit per revision): keep only fleet documents there, or set spec.path to the folder that holds them`,
+          );
+        }
         files.push({ path: rel, bytes: blob });
       }
     };
     const walkTree = async (oid: string, prefix: string): Promise<void> => {
       const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache });
+      entries += tree.length;
+      if (entries > maxEntries) {
+        throw new GitSourceError(
+          'RepositoryTooLarge',
+          `${where} holds more than ${maxEntries} files and folders (the limit per revision): keep only fleet documents there, or set spec.path to the folder that holds them`,
+        );
+      }
       for (const entry of tree) {
         if (entry.path.startsWith('.')) continue;
         const rel = prefix ? `${prefix}/${entry.path}` : entry.path;

@@ -11,6 +11,7 @@ import { parseDuration } from '../api/duration.js';
 import { FleetSourceReconciler, type Renderer } from './fleetsource-reconciler.js';
 import { startHttpServers } from './http-server.js';
 import { foundationRenderer } from './renderer.js';
+import { parseSize } from './repository-limits.js';
 import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS, LeaderElector } from './leader-election.js';
 import { ControllerMetrics } from './metrics.js';
 import { createWebhookHandler } from './webhook.js';
@@ -33,6 +34,8 @@ const USAGE = `usage: osfleet controller [options]
   --retry-period D        default 2s
   --identity ID           leader election identity (default <hostname>_<random>)
   --shutdown-timeout D    hard limit for a graceful stop (default 4500ms)
+  --max-pack-size SIZE    most bytes one git response (a fetched pack) may carry; a repository
+                          over it is refused with status reason RepositoryTooLarge (default 64Mi)
   --strict-catalogue      sysctl keys and kernel arguments the catalogue (policies/) does not
                           know make a revision invalid (default: a warning)
   --rollout on|off        run the rollout executor (OSNodes, cordon, drain, permits) while leading
@@ -99,6 +102,7 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
         'shutdown-timeout': { type: 'string' },
         rollout: { type: 'string' },
         'strict-catalogue': { type: 'boolean' },
+        'max-pack-size': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -128,6 +132,14 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
     return 2;
   }
   const clock = deps.clock;
+  let maxPackBytes: number | undefined;
+  if (values['max-pack-size'] !== undefined) {
+    maxPackBytes = parseSize(values['max-pack-size']);
+    if (maxPackBytes === undefined) {
+      process.stderr.write(`osfleet controller: --max-pack-size "${values['max-pack-size']}" is not a size like 64Mi or 1Gi\n`);
+      return 2;
+    }
+  }
   const namespace = values.namespace ?? env.POD_NAMESPACE ?? 'osfleet-system';
   const identity = values.identity ?? `${env.POD_NAME ?? os.hostname()}_${randomBytes(4).toString('hex')}`;
   const cacheDir = values['cache-dir'] ?? env.OSFLEET_CACHE_DIR ?? path.join(os.tmpdir(), 'osfleet-cache');
@@ -160,6 +172,7 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
     metrics,
     logger,
     identity,
+    ...(maxPackBytes !== undefined ? { repositoryLimits: { maxResponseBytes: maxPackBytes } } : {}),
   });
   let watchesSynced = false;
   let shuttingDown = false;

@@ -56,6 +56,8 @@ export async function startControllerProcess(opts: {
   clockFile?: string;
   /** Options for `node` itself (e.g. the image's --optimize-for-size), placed before the script. */
   nodeOptions?: string[];
+  /** More controller flags, appended as given. */
+  args?: string[];
   /** Extra environment (e.g. the Deployment's MALLOC_ARENA_MAX). */
   env?: Record<string, string>;
 }): Promise<ControllerProcess> {
@@ -91,6 +93,7 @@ export async function startControllerProcess(opts: {
     ...(opts.renewDeadline ? ['--renew-deadline', opts.renewDeadline] : []),
     ...(opts.retryPeriod ? ['--retry-period', opts.retryPeriod] : []),
     ...(opts.clockFile ? ['--clock-file', opts.clockFile] : []),
+    ...(opts.args ?? []),
   ];
   const proc = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', out, out], env: { ...process.env, ...opts.env, KUBECONFIG: '' } });
   fs.closeSync(out);
