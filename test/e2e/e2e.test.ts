@@ -524,6 +524,9 @@ describe('osfleet end to end', () => {
     expect(reboots.every((r) => r.slot === 'B')).toBe(true);
     expect(maxCordoned).toBe(1);
     expect(predicted1.map((b) => b.length)).toEqual([1, 2, 2]);
+    // Not only do plan and controller agree (both call the planner): the order is the one the
+    // README's rules give (zones take turns, by name within a zone), written out by hand.
+    expect(predicted1).toEqual([['n2'], ['n1', 'n4'], ['n3', 'n5']].map((b) => b.map(nodeName)));
     expectPlannedBatches(rebootGrants, predicted1);
     // Each node downloaded 2.0 once and holds it in slot B; slot A still holds 1.0.
     const downloads = images.requests.slice(requestsBefore).filter((r) => r.path === '/v2.img');
