@@ -227,10 +227,12 @@ describe('git → cluster sync', () => {
     expect(lease.spec?.holderIdentity ?? '').toBe('');
 
     b = await startController('b');
-    await until('b leads and reconciled', async () => ((await b.metric('osfleet_git_fetch_duration_seconds_count', { fleetsource: fsName })) >= 1 ? true : undefined), {
+    // A reconcile is counted when it has ended, status write included: after the first one, any
+    // write it would make has been made. No sleep: the end of the reconcile is the event.
+    await until('b leads and finished a reconcile', async () => ((await b.metric('osfleet_reconcile_duration_seconds_count', { fleetsource: fsName })) >= 1 ? true : undefined), {
       timeoutMs: 15_000,
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    expect(await b.metric('osfleet_git_fetch_duration_seconds_count', { fleetsource: fsName })).toBeGreaterThanOrEqual(1);
     expect(await b.metric('osfleet_api_writes_total')).toBe(0);
     expect(await managedRVs()).toEqual(rvs);
     expect((await fleet())!.metadata!.resourceVersion).toBe(fsRV);
