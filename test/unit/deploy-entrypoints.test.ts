@@ -95,7 +95,9 @@ describe('image entrypoints from a production-only install', () => {
     expect(r.stderr).toMatch(/Unknown option '--clock-file'/);
     const built = await readdir(join(app, 'dist'), { recursive: true });
     expect(built.filter((f) => /testing|file-clock/.test(f))).toEqual([]);
-    for (const f of built.filter((f) => f.endsWith('.js'))) {
+    // The controller's own files: nothing there reads a fake clock. (The read-only `osfleet status`
+    // and `dashboard` take --clock-file to show a test's "now"; they change nothing in a cluster.)
+    for (const f of built.filter((f) => f.startsWith('controller') && f.endsWith('.js'))) {
       expect(await readFile(join(app, 'dist', f), 'utf8'), f).not.toMatch(/clock-file|FileClock/);
     }
   });
