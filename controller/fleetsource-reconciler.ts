@@ -488,6 +488,11 @@ export class FleetSourceReconciler {
       this.opts.metrics.setAppliedRevision(name, rev.revision);
       this.failures.delete(name);
       await this.writeStatus(fs, base, st);
+      // Name both commits: after a force push the new one need not descend from the old (a shallow
+      // fetch cannot tell), and whoever reads the Events should see what replaced what.
+      if (base.lastAppliedRevision && base.lastAppliedRevision !== rev.revision) {
+        await this.event(fs, 'Normal', 'RevisionApplied', `applied ${rev.revision}, replacing ${base.lastAppliedRevision}`);
+      }
       this.schedule(name, intervalMs);
     } finally {
       endTimer();
