@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { armSlot, bootState, makePermanent, readBootState, simulateGrubBoot } from './bootloader.js';
 import { type GrubEnv, readGrubEnvFile, writeGrubEnvFile } from './grubenv.js';
 import { cleanupTempDirs, commandUnavailable, REPO_ROOT, tempDir } from './testing/sandbox.js';
+import { skipUnlessRequired } from './testing/host-capabilities.js';
 
 afterAll(cleanupTempDirs);
 
@@ -86,7 +87,7 @@ describe('simulateGrubBoot (mirror of agent/boot/grub.cfg)', () => {
 });
 
 describe('agent/boot/grub.cfg', () => {
-  const noCheck = commandUnavailable('grub-script-check', 'grub-common');
+  const noCheck = skipUnlessRequired('grub-script-check of agent/boot/grub.cfg', commandUnavailable('grub-script-check', 'grub-common'));
   it.skipIf(noCheck !== undefined)('is valid GRUB script (grub-script-check)', () => {
     execFileSync('grub-script-check', [CFG], { stdio: 'pipe' });
   });

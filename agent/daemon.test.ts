@@ -63,8 +63,9 @@ describe('agent reboot bookkeeping', () => {
     sb.boot(['ro', 'osfleet.slot=A']);
     const again = startAgent({ nodeName: 'n1', host, client, logger: pino({ level: 'silent' }), resyncMs: 100 });
     try {
-      await new Promise((r) => setTimeout(r, 1000));
-      await again.settled();
+      // settled() runs a full pass and resolves when it is done: three passes are three chances to
+      // reboot again, observed as they finish instead of slept through.
+      for (let i = 0; i < 3; i++) await again.settled();
       expect(attempts).toBe(2);
     } finally {
       await again.stop();

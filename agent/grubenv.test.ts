@@ -5,11 +5,11 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GRUBENV_SIZE, parseGrubEnv, renderGrubEnv, readGrubEnvFile, updateGrubEnvFile, writeGrubEnvFile } from './grubenv.js';
 import { cleanupTempDirs, commandUnavailable, tempDir } from './testing/sandbox.js';
+import { skipUnlessRequired } from './testing/host-capabilities.js';
 
 afterAll(cleanupTempDirs);
 
-const noEditenv = commandUnavailable('grub-editenv', 'grub-common');
-if (noEditenv) console.warn(`SKIPPED grub-editenv compatibility tests: ${noEditenv}`);
+const noEditenv = skipUnlessRequired('grub-editenv compatibility tests', commandUnavailable('grub-editenv', 'grub-common'));
 
 function editenv(file: string, ...args: string[]): string {
   return execFileSync('grub-editenv', [file, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -9,6 +9,7 @@ import { createHost, type HostConfig, partLabelProblem } from './host.js';
 import { writeImage } from './image-writer.js';
 import { readSlots } from './slots.js';
 import { attachLoop, cleanupTempDirs, createSandbox, detachLoop, loopUnavailable, type ImageServer, sha256OfFile, startImageServer, tempDir } from './testing/sandbox.js';
+import { skipUnlessRequired } from './testing/host-capabilities.js';
 
 afterAll(cleanupTempDirs);
 
@@ -56,8 +57,7 @@ describe('slot devices by partition label', () => {
   });
 });
 
-const noLoop = loopUnavailable();
-if (noLoop) console.warn(`SKIPPED partition-label tests on loop devices: ${noLoop}`);
+const noLoop = skipUnlessRequired('partition-label tests on loop devices', loopUnavailable());
 
 describe.skipIf(noLoop !== undefined)('partition labels on loop devices', () => {
   const MiB = 1024 * 1024;

@@ -10,6 +10,7 @@ import { createCA, issue } from '../test/harness/certs.js';
 import { createHost } from './host.js';
 import { writeImage, type WriteImageOptions } from './image-writer.js';
 import { attachLoop, cleanupTempDirs, createSandbox, detachLoop, loopUnavailable, sha256OfFile, tempDir } from './testing/sandbox.js';
+import { skipUnlessRequired } from './testing/host-capabilities.js';
 
 const MiB = 1 << 20;
 const SIZE = 9 * MiB + 4321; // not a multiple of the write size
@@ -68,8 +69,7 @@ let httpServer: http.Server;
 let httpUrl = '';
 let httpsUrl = '';
 let ca: string;
-const noLoop = loopUnavailable();
-if (noLoop) console.warn(`SKIPPED image-writer transport tests: ${noLoop}`);
+const noLoop = skipUnlessRequired('image-writer transport tests (loop devices)', loopUnavailable());
 
 describe.skipIf(noLoop !== undefined)('image writer transport (real servers on loopback, loop devices)', () => {
   const dir = tempDir();

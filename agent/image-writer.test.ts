@@ -7,6 +7,7 @@ import { createHost } from './host.js';
 import { DOWNLOAD_STATE_FILE, ImageWriteError, redirectProblem, writeImage } from './image-writer.js';
 import { readSlots, writeSlots } from './slots.js';
 import { cleanupTempDirs, attachLoop, createSandbox, detachLoop, loopUnavailable, type ImageServer, type Sandbox, sha256OfFile, spawnTs, startImageServer, tempDir } from './testing/sandbox.js';
+import { skipUnlessRequired } from './testing/host-capabilities.js';
 
 afterAll(cleanupTempDirs);
 
@@ -30,8 +31,7 @@ describe('image reference and redirect rules', () => {
   });
 });
 
-const noLoop = loopUnavailable();
-if (noLoop) console.warn(`SKIPPED A/B loop-device tests: ${noLoop}`);
+const noLoop = skipUnlessRequired('A/B loop-device tests', loopUnavailable());
 
 describe.skipIf(noLoop !== undefined)('A/B image writes on loop devices', () => {
   const dir = tempDir();

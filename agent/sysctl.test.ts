@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applySysctls, normalizeSysctlValue, renderSysctlFile, sysctlKeyProblem, sysctlPath, SYSCTL_FILE, SYSCTL_ORIGINALS_FILE } from './sysctl.js';
 import { cleanupTempDirs, createNetns, deleteNetns, netnsUnavailable, runTs, tempDir } from './testing/sandbox.js';
+import { skipUnlessRequired } from './testing/host-capabilities.js';
 
 afterAll(cleanupTempDirs);
 
@@ -68,8 +69,7 @@ describe('sysctl apply against a fake /proc/sys tree', () => {
   });
 });
 
-const noNetns = netnsUnavailable();
-if (noNetns) console.warn(`SKIPPED real sysctl tests: ${noNetns}`);
+const noNetns = skipUnlessRequired('real sysctl tests (network namespace)', netnsUnavailable());
 
 describe.skipIf(noNetns !== undefined)('sysctl apply in a real network namespace', () => {
   const ns = `osf-sysctl-${process.pid}`;

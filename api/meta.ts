@@ -20,6 +20,13 @@ export const ANNOTATION_SOURCE_REVISION = 'osfleet.dev/source-revision';
  */
 export const ANNOTATION_FETCH_REQUESTED = 'osfleet.dev/fetch-requested-at';
 
+/**
+ * On a Secret: the FleetSources (comma-separated names) that may use it as `spec.secretRef` or
+ * `spec.webhookSecretRef`. Without it the controller uses the Secret for no FleetSource, so being
+ * allowed to create a FleetSource is not being allowed to send any Secret of the namespace anywhere.
+ */
+export const ANNOTATION_SECRET_FLEETSOURCES = 'osfleet.dev/fleetsources';
+
 /** Server-side apply field manager of the controller. */
 export const FIELD_MANAGER = 'osfleet';
 /** Field manager the agent uses for OSNode status. */

@@ -4,9 +4,29 @@ import { Conditions, Duration, ImageRef, KernelArgs, LabelSelector, ObjectRefByN
 import { Drain, HealthCheck } from './documents.js';
 
 // ---------- FleetSource ----------
+/**
+ * URL rules the apiserver enforces (the controller checks them again, see controller/source-trust.ts):
+ * http(s) only, no userinfo, and credentials over plain http only to loopback.
+ */
+const FLEETSOURCE_URL_RULES = [
+  { rule: "self.url.matches('(?i)^https?://')", message: 'spec.url must be an https:// URL (osfleet fetches over smart HTTP)' },
+  {
+    rule: "!self.url.matches('^[^:/?#]+://[^/?#]*@')",
+    message: 'spec.url must not carry credentials (user:password@): put them in a Secret named by spec.secretRef',
+  },
+  {
+    rule: "!has(self.secretRef) || self.url.matches('(?i)^https://') || self.url.matches(r'(?i)^http://(localhost|127([.][0-9]{1,3}){3}|\\[::1\\])(:[0-9]+)?([/?#]|$)')",
+    message: 'spec.secretRef sends credentials, which osfleet sends only over https: use an https:// URL (plain http only to loopback)',
+  },
+];
+
 export const FleetSourceSpec = Type.Object(
   {
-    url: Type.String({ minLength: 1, description: 'Git repository URL (http or https, smart HTTP).' }),
+    url: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description: 'Git repository URL (https; smart HTTP). No user:password@: credentials go into the Secret named by secretRef.',
+    }),
     ref: Type.Optional(
       Type.Object(
         {
@@ -24,7 +44,7 @@ export const FleetSourceSpec = Type.Object(
     suspend: Type.Optional(Type.Boolean({ description: 'Stop fetching and applying.' })),
     force: Type.Optional(Type.Boolean({ description: 'Take over fields owned by another field manager on conflict.' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, 'x-kubernetes-validations': FLEETSOURCE_URL_RULES },
 );
 export type FleetSourceSpec = Static<typeof FleetSourceSpec>;
 

@@ -11,7 +11,7 @@ are neither idle nor done. On a terminal with progress bars; piped, as plain key
 options:
   -w, --watch         keep following the cluster (a terminal is redrawn; piped, changed lines are printed)
   --kubeconfig PATH   default: $KUBECONFIG, then ~/.kube/config
-  --clock-file FILE   read "now" from FILE (an ISO 8601 instant), as a controller with --clock-file does
+  --clock-file FILE   read "now" from FILE (an ISO 8601 instant), as a test controller with --clock-file does
   -h, --help          this help
 `;
 

@@ -24,6 +24,8 @@ import { Applier, canonicalJson, formatRef, refKey, type LiveObjects } from './a
 import { parseDuration } from '../api/duration.js';
 import { GitSource, GitSourceError, type GitCredentials, type RemoteRevision } from './git-source.js';
 import type { ControllerMetrics } from './metrics.js';
+import type { RepositoryLimits } from './repository-limits.js';
+import { assertSecretAllows, assertUrlSafe, assertWebhookSecretStrong, SourceTrustError } from './source-trust.js';
 import type { TriggerOutcome } from './webhook.js';
 import { KubeClient } from './kube/client.js';
 import { WatchCache, type ObjectMeta } from './kube/watch-cache.js';
@@ -54,6 +56,8 @@ export interface ReconcilerOptions {
   /** Namespace of the Secrets that FleetSources reference (the controller's namespace). */
   namespace: string;
   cacheDir: string;
+  /** How much of a repository the controller holds (default DEFAULT_REPOSITORY_LIMITS). */
+  repositoryLimits?: Partial<RepositoryLimits>;
   render: Renderer;
   metrics: ControllerMetrics;
   logger: Logger;
@@ -247,8 +251,13 @@ export class FleetSourceReconciler {
     const ref = fs?.spec?.webhookSecretRef?.name;
     if (!ref) return undefined;
     const secret = await this.readSecret(ref);
-    const token = secret?.data?.token;
-    return token ? Buffer.from(token, 'base64').toString('utf8') : undefined;
+    if (!secret) return undefined;
+    // A Secret that does not name this FleetSource, or a guessable token, is no webhook secret (status says why).
+    try {
+      return this.webhookToken(name, ref, secret);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Resolves when nothing is queued or running (tests and benchmarks). */
@@ -366,14 +375,16 @@ export class FleetSourceReconciler {
           fetchTimer({ result: res.downloaded ? 'fetched' : 'unchanged' });
         }
       } catch (err) {
-        const reason = err instanceof GitSourceError ? err.reason : 'GitError';
+        const reason = err instanceof GitSourceError || err instanceof SourceTrustError ? err.reason : 'GitError';
         fetchTimer({ result: reason });
         const msg = err instanceof Error ? err.message : String(err);
         log.warn({ reason, err: msg }, 'fetch failed');
         this.sources.get(name)?.src.releaseCache();
-        cond({ type: CONDITION_FETCHED, status: 'False', reason: 'FetchFailed', message: msg });
-        cond({ type: CONDITION_READY, status: 'False', reason: 'FetchFailed', message: msg });
-        this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'FetchFailed' });
+        // A refused Secret or URL, or an oversized repository, is not the server's fault: say so in the reason.
+        const condReason = err instanceof SourceTrustError || (err instanceof GitSourceError && err.reason === 'RepositoryTooLarge') ? err.reason : 'FetchFailed';
+        cond({ type: CONDITION_FETCHED, status: 'False', reason: condReason, message: msg });
+        cond({ type: CONDITION_READY, status: 'False', reason: condReason, message: msg });
+        this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: condReason });
         await this.writeStatus(fs, base, st);
         this.schedule(name, this.backoff(name));
         return;
@@ -391,6 +402,17 @@ export class FleetSourceReconciler {
         // The renderer reports source.errors (files refused while loading) with its own.
         rendered = await this.opts.render(source, { revision: rev.commit });
       } catch (err) {
+        if (err instanceof GitSourceError && err.reason === 'RepositoryTooLarge') {
+          const kept = base.lastAppliedRevision ? `; ${base.lastAppliedRevision} stays applied` : '; nothing was applied';
+          const msg = `revision ${rev.revision} is not applied${kept}: ${err.message}`;
+          log.warn({ revision: rev.revision, err: err.message }, 'repository over the limits: nothing changed in the cluster');
+          cond({ type: CONDITION_READY, status: 'False', reason: 'RepositoryTooLarge', message: msg });
+          this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'RepositoryTooLarge' });
+          this.failures.delete(name);
+          await this.writeStatus(fs, base, st);
+          this.schedule(name, intervalMs);
+          return;
+        }
         if (!(err instanceof GitSourceError && err.reason === 'PathNotFound')) throw err;
         rendered = { objects: [], errors: [{ severity: 'error', path: fs.spec?.path ?? '.', line: 1, col: 1, message: err.message }], warnings: [] };
       } finally {
@@ -457,6 +479,11 @@ export class FleetSourceReconciler {
       this.opts.metrics.setAppliedRevision(name, rev.revision);
       this.failures.delete(name);
       await this.writeStatus(fs, base, st);
+      // Name both commits: after a force push the new one need not descend from the old (a shallow
+      // fetch cannot tell), and whoever reads the Events should see what replaced what.
+      if (base.lastAppliedRevision && base.lastAppliedRevision !== rev.revision) {
+        await this.event(fs, 'Normal', 'RevisionApplied', `applied ${rev.revision}, replacing ${base.lastAppliedRevision}`);
+      }
       this.schedule(name, intervalMs);
     } finally {
       endTimer();
@@ -491,14 +518,41 @@ export class FleetSourceReconciler {
 
   private async gitSource(fs: FleetSource): Promise<GitSource> {
     const spec = fs.spec!;
+    assertUrlSafe(spec.url, spec.secretRef?.name !== undefined);
+    await this.assertWebhookSecretAllowed(fs);
     const credentials = await this.credentials(fs);
     const ref = spec.ref ?? { branch: 'main' };
     const key = canonicalJson({ url: spec.url, ref, credentials });
     const have = this.sources.get(fs.metadata.name);
     if (have && have.key === key) return have.src;
-    const src = new GitSource({ url: spec.url, ref, cacheDir: this.opts.cacheDir, ...(credentials ? { credentials } : {}) });
+    const src = new GitSource({
+      url: spec.url,
+      ref,
+      cacheDir: this.opts.cacheDir,
+      ...(credentials ? { credentials } : {}),
+      ...(this.opts.repositoryLimits ? { limits: this.opts.repositoryLimits } : {}),
+    });
     this.sources.set(fs.metadata.name, { key, src });
     return src;
+  }
+
+  /** A webhook Secret that exists must name the FleetSource and hold a long token; a missing one only disables the webhook. */
+  private async assertWebhookSecretAllowed(fs: FleetSource): Promise<void> {
+    const name = fs.spec?.webhookSecretRef?.name;
+    if (!name) return;
+    const secret = await this.readSecret(name);
+    if (secret) this.webhookToken(fs.metadata.name, name, secret);
+  }
+
+  /** The webhook token of `secret` for FleetSource `fleetSource`; throws SourceTrustError when it may not serve. */
+  private webhookToken(fleetSource: string, name: string, secret: V1Secret): string | undefined {
+    const where = { namespace: this.opts.namespace, name };
+    assertSecretAllows({ ...where, annotations: secret.metadata?.annotations }, fleetSource, 'spec.webhookSecretRef');
+    const raw = secret.data?.token;
+    if (!raw) return undefined;
+    const token = Buffer.from(raw, 'base64').toString('utf8');
+    assertWebhookSecretStrong(token, where);
+    return token;
   }
 
   private async credentials(fs: FleetSource): Promise<GitCredentials | undefined> {
@@ -509,6 +563,7 @@ export class FleetSourceReconciler {
     if (!secret) {
       throw new GitSourceError('AuthenticationFailed', `spec.secretRef names Secret ${ns}/${name}, which does not exist`);
     }
+    assertSecretAllows({ namespace: ns, name, annotations: secret.metadata?.annotations }, fs.metadata.name, 'spec.secretRef');
     const d = secret.data ?? {};
     const get = (k: string): string | undefined => (d[k] !== undefined ? Buffer.from(d[k]!, 'base64').toString('utf8') : undefined);
     const creds: GitCredentials = { secret: { namespace: ns, name } };

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -172,6 +173,65 @@ describe('GitSource', () => {
     } finally {
       server.setCredentials(undefined);
     }
+  });
+
+  it('never serves a private repository from the cache to a source without its credentials (pinned commit)', async () => {
+    const { url, w } = repo('private.git');
+    const secretCommit = w.write('x.yaml', 'secret: team-a\n').commitAndPush('private');
+    server.setCredentials({ username: 'team-a', password: 'pw-a' });
+    try {
+      const owner = new GitSource({
+        url,
+        ref: { branch: 'main' },
+        cacheDir,
+        credentials: { username: 'team-a', password: 'pw-a', secret: { namespace: 'osfleet-system', name: 'team-a-git' } },
+      });
+      await owner.fetch();
+      expect(await owner.readSource(secretCommit)).toMatchObject({ commit: secretCommit });
+
+      // Same URL, the commit pinned, no credentials or other ones: the server must be asked, and refuses.
+      const others = [
+        new GitSource({ url, ref: { commit: secretCommit }, cacheDir }),
+        new GitSource({
+          url: `${url}/`,
+          ref: { commit: secretCommit },
+          cacheDir,
+          credentials: { username: 'team-b', password: 'pw-b', secret: { namespace: 'osfleet-system', name: 'team-b-git' } },
+        }),
+      ];
+      for (const other of others) {
+        const before = server.requests.length;
+        const err = (await other.fetch().catch((e: unknown) => e)) as GitSourceError;
+        expect(err).toBeInstanceOf(GitSourceError);
+        expect(err.reason).toBe('AuthenticationFailed');
+        expect(server.requests.length).toBeGreaterThan(before);
+        await expect(other.readSource(secretCommit)).rejects.toThrow();
+      }
+    } finally {
+      server.setCredentials(undefined);
+    }
+  });
+
+  it('stops a download over the per-response limit, and refuses revisions with too many entries or too much YAML', async () => {
+    const { url, w } = repo('large.git');
+    // Incompressible bytes, so the pack is as large as the file.
+    w.write('blob.bin', randomBytes(3 * 1024 * 1024).toString('base64')).write('a.yaml', 'a: 1\n').commitAndPush('large');
+    const capped = new GitSource({ url, ref: { branch: 'main' }, cacheDir, limits: { maxResponseBytes: 1024 * 1024 } });
+    const err = (await capped.fetch().catch((e: unknown) => e)) as GitSourceError;
+    expect(err).toBeInstanceOf(GitSourceError);
+    expect(err.reason).toBe('RepositoryTooLarge');
+    expect(err.message).toContain('sent more than 1 MiB for one request');
+
+    const { url: url2, w: w2 } = repo('many.git');
+    for (let i = 0; i < 30; i++) w2.write(`docs/f${i}.yaml`, `i: ${i}\n`);
+    const c = w2.commitAndPush('many');
+    const few = new GitSource({ url: url2, ref: { branch: 'main' }, cacheDir, limits: { maxEntries: 20 } });
+    await few.fetch();
+    await expect(few.readSource(c)).rejects.toMatchObject({ reason: 'RepositoryTooLarge', message: expect.stringContaining('more than 20 files and folders') });
+    const small = new GitSource({ url: url2, ref: { branch: 'main' }, cacheDir, limits: { maxYamlBytes: 100 } });
+    await expect(small.readSource(c)).rejects.toMatchObject({ reason: 'RepositoryTooLarge', message: expect.stringContaining('more than 100 bytes of YAML') });
+    // Within the limits the same revision reads fine.
+    expect((await new GitSource({ url: url2, ref: { branch: 'main' }, cacheDir }).readSource(c)).files).toHaveLength(30);
   });
 
   it('reports an unreachable server as a network error', async () => {

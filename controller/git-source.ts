@@ -8,6 +8,7 @@ import git from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
 import type { GitAuth, HttpClient, ServerRef } from 'isomorphic-git';
 import type { Diagnostic } from '../render/diagnostics.js';
+import { DEFAULT_REPOSITORY_LIMITS, limitResponses, mib, type RepositoryLimits } from './repository-limits.js';
 import { isYamlName, MAX_FILE_BYTES, type LoadResult, type SourceFile } from '../render/load.js';
 
 export interface GitRefSpec {
@@ -33,6 +34,7 @@ export type GitFailureReason =
   | 'RepositoryNotFound'
   | 'NetworkError'
   | 'PathNotFound'
+  | 'RepositoryTooLarge'
   | 'GitError';
 
 /** A fetch problem, phrased for the person who owns the FleetSource. */
@@ -68,10 +70,12 @@ export interface FetchResult extends RemoteRevision {
 export interface GitSourceOptions {
   url: string;
   ref?: GitRefSpec;
-  /** Root of the cache; each URL gets its own bare repository below it. */
+  /** Root of the cache; each URL and credential identity gets its own bare repository below it. */
   cacheDir: string;
   credentials?: GitCredentials;
   http?: HttpClient;
+  /** How much of the repository the controller will hold; default DEFAULT_REPOSITORY_LIMITS. */
+  limits?: Partial<RepositoryLimits>;
 }
 
 
@@ -86,6 +90,7 @@ export class GitSource {
   readonly gitdir: string;
   private readonly credentials: GitCredentials | undefined;
   private readonly http: HttpClient;
+  readonly limits: RepositoryLimits;
   /**
    * isomorphic-git's object cache: it holds every pack it opened (the whole pack file and its
    * index) for as long as it lives. Good within one fetch + read; kept across syncs it pins every
@@ -97,9 +102,19 @@ export class GitSource {
     this.url = opts.url.replace(/\/+$/, '');
     this.ref = opts.ref ?? {};
     this.credentials = opts.credentials;
-    this.http = opts.http ?? nodeHttp;
-    const key = createHash('sha256').update(this.url).digest('hex').slice(0, 24);
-    this.gitdir = path.join(opts.cacheDir, key);
+    this.limits = { ...DEFAULT_REPOSITORY_LIMITS, ...opts.limits };
+    const max = this.limits.maxResponseBytes;
+    this.http = limitResponses(
+      opts.http ?? nodeHttp,
+      max,
+      () =>
+        new GitSourceError(
+          'RepositoryTooLarge',
+          `${this.url} sent more than ${mib(max)} for one request (the limit per response, e.g. the pack of the fetched commit): ` +
+            'keep the fleet repository to settings (no images or binaries), or point spec.url at a repository that holds only them',
+        ),
+    );
+    this.gitdir = path.join(opts.cacheDir, cacheKey(this.url, opts.credentials));
   }
 
   /**
@@ -181,6 +196,10 @@ export class GitSource {
     }
     const files: SourceFile[] = [];
     const errors: Diagnostic[] = [];
+    const { maxEntries, maxYamlBytes } = this.limits;
+    let entries = 0;
+    let yamlBytes = 0;
+    const where = `${clean ? `spec.path "${clean}" of ` : ''}commit ${commit.slice(0, 12)} of ${this.url}`;
     const refuse = (p: string, message: string): void => {
       errors.push({ severity: 'error', path: p, line: 1, col: 1, message });
     };
@@ -189,11 +208,25 @@ export class GitSource {
       if (blob.byteLength > MAX_FILE_BYTES) {
         refuse(rel, `file is ${blob.byteLength} bytes, over the 1 MiB limit for a repository file; split it into several files`);
       } else {
+        yamlBytes += blob.byteLength;
+        if (yamlBytes > maxYamlBytes) {
+          throw new GitSourceError(
+            'RepositoryTooLarge',
+            `${where} holds more than ${mib(maxYamlBytes)} of YAML (the limit per revision): keep only fleet documents there, or set spec.path to the folder that holds them`,
+          );
+        }
         files.push({ path: rel, bytes: blob });
       }
     };
     const walkTree = async (oid: string, prefix: string): Promise<void> => {
       const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache });
+      entries += tree.length;
+      if (entries > maxEntries) {
+        throw new GitSourceError(
+          'RepositoryTooLarge',
+          `${where} holds more than ${maxEntries} files and folders (the limit per revision): keep only fleet documents there, or set spec.path to the folder that holds them`,
+        );
+      }
       for (const entry of tree) {
         if (entry.path.startsWith('.')) continue;
         const rel = prefix ? `${prefix}/${entry.path}` : entry.path;
@@ -422,6 +455,17 @@ export class GitSource {
     }
     return new GitSourceError('GitError', `git fetch from ${this.url} failed: ${e.message ?? String(err)}`, { cause: err });
   }
+}
+
+/**
+ * The cache directory of a URL as seen with some credentials. What one identity fetched is never
+ * served to another: a FleetSource without credentials (or with other ones) pinning a commit of a
+ * private repository must ask the server, not find it in another FleetSource's cache. The identity
+ * is the Secret (which lends itself only to the FleetSources it names), or none.
+ */
+export function cacheKey(url: string, credentials: GitCredentials | undefined): string {
+  const identity = credentials ? `secret:${credentials.secret.namespace}/${credentials.secret.name}` : 'anonymous';
+  return createHash('sha256').update(`${url}\n${identity}`).digest('hex').slice(0, 24);
 }
 
 function normaliseSubpath(p: string): string {

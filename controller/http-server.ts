@@ -11,7 +11,23 @@ export interface Readiness {
   reason: string;
 }
 
+/**
+ * What one client may hold of a listener: the webhook port faces the git host, often through the
+ * internet, so a slow or numerous client must not pin the controller's sockets or memory.
+ */
+export interface ConnectionLimits {
+  /** Time to receive all request headers (default 10 s). */
+  headersTimeoutMs: number;
+  /** Time to receive the whole request, body included (default 30 s). */
+  requestTimeoutMs: number;
+  /** Open connections per listener; more are closed at once (default 128). */
+  maxConnections: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 128 };
+
 export interface HttpServersOptions {
+  limits?: Partial<ConnectionLimits>;
   /** "host:port"; port 0 picks a free port; "off" disables the route. */
   metricsAddr: string;
   healthAddr: string;
@@ -54,6 +70,7 @@ export async function startHttpServers(opts: HttpServersOptions): Promise<HttpSe
   add(opts.healthAddr, 'health');
   if (opts.webhook) add(opts.webhookAddr, 'webhook');
 
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
   const servers: http.Server[] = [];
   const result: HttpServers = {
     async close() {
@@ -70,7 +87,16 @@ export async function startHttpServers(opts: HttpServersOptions): Promise<HttpSe
   };
   try {
     for (const [addr, routes] of byAddr) {
-      const server = http.createServer((req, res) => route(routes, req, res));
+      const server = http.createServer(
+        {
+          headersTimeout: limits.headersTimeoutMs,
+          requestTimeout: limits.requestTimeoutMs,
+          // Node checks both timeouts on this interval (default 30 s, which would stretch them).
+          connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+        },
+        (req, res) => route(routes, req, res),
+      );
+      server.maxConnections = limits.maxConnections;
       const { host, port } = parseAddr(addr);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

@@ -104,9 +104,14 @@ export class LeaderElector {
       // Renew until a renew deadline passes without a successful renewal.
       let lastRenew = this.now();
       while (!this.stopped) {
-        await this.sleep(this.retryMs);
+        await this.sleep(Math.min(this.retryMs, Math.max(0, lastRenew + this.renewMs - this.now())));
         if (this.stopped) break;
-        if (await this.tryAcquireOrRenew()) {
+        // Every renewal is bounded by what is left of the renew deadline, as in client-go: a call
+        // that hangs (a half-open connection, a stalled apiserver) must not keep this process
+        // leading past the point where another replica may take the Lease over.
+        const left = lastRenew + this.renewMs - this.now();
+        if (left <= 0) break;
+        if (await withDeadline(this.tryAcquireOrRenew(), left)) {
           lastRenew = this.now();
         } else if (this.now() - lastRenew >= this.renewMs) {
           break;
@@ -247,4 +252,13 @@ function message(err: unknown): string {
     }
   }
   return e?.message ?? String(err);
+}
+
+/** The call's result, or false once `ms` have passed (the call is left to finish on its own; its result is ignored). */
+function withDeadline(call: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([call, expired]).finally(() => clearTimeout(timer));
 }

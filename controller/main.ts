@@ -11,11 +11,11 @@ import { parseDuration } from '../api/duration.js';
 import { FleetSourceReconciler, type Renderer } from './fleetsource-reconciler.js';
 import { startHttpServers } from './http-server.js';
 import { foundationRenderer } from './renderer.js';
+import { parseSize } from './repository-limits.js';
 import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS, LeaderElector } from './leader-election.js';
 import { ControllerMetrics } from './metrics.js';
 import { createWebhookHandler } from './webhook.js';
 import { startRollout, type RolloutHandle } from './rollout/executor.js';
-import { FileClock } from './rollout/file-clock.js';
 import type { Clock } from './rollout/clock.js';
 
 const USAGE = `usage: osfleet controller [options]
@@ -34,14 +34,22 @@ const USAGE = `usage: osfleet controller [options]
   --retry-period D        default 2s
   --identity ID           leader election identity (default <hostname>_<random>)
   --shutdown-timeout D    hard limit for a graceful stop (default 4500ms)
+  --max-pack-size SIZE    most bytes one git response (a fetched pack) may carry; a repository
+                          over it is refused with status reason RepositoryTooLarge (default 64Mi)
+  --strict-catalogue      sysctl keys and kernel arguments the catalogue (policies/) does not
+                          know make a revision invalid (default: a warning)
   --rollout on|off        run the rollout executor (OSNodes, cordon, drain, permits) while leading
                           (default on; off = git sync only)
-  --clock-file PATH       testing only: read the rollout's "now" from this file (ISO 8601)
 `;
 
 export interface ControllerDeps {
   /** Overrides the renderer (tests); by default the foundation renderer in render/. */
   render?: Renderer;
+  /**
+   * The rollout's clock (tests). No flag sets it: test seams stay out of the production binary
+   * (controller/testing/main-with-clock.ts is the whole-process tests' entry).
+   */
+  clock?: Clock & { stop?: () => void };
   /** Resolves to stop the controller, as SIGTERM does (tests running it in-process). */
   stopSignal?: Promise<void>;
   /** Receives the bound addresses once listening (tests with port 0). */
@@ -93,7 +101,8 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
         identity: { type: 'string' },
         'shutdown-timeout': { type: 'string' },
         rollout: { type: 'string' },
-        'clock-file': { type: 'string' },
+        'strict-catalogue': { type: 'boolean' },
+        'max-pack-size': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -122,12 +131,12 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
     process.stderr.write(`osfleet controller: --rollout must be on or off, got "${rolloutMode}"\n`);
     return 2;
   }
-  let clock: (Clock & { stop?: () => void }) | undefined;
-  if (values['clock-file']) {
-    try {
-      clock = new FileClock(values['clock-file']);
-    } catch (err) {
-      process.stderr.write(`osfleet controller: --clock-file: ${(err as Error).message}\n`);
+  const clock = deps.clock;
+  let maxPackBytes: number | undefined;
+  if (values['max-pack-size'] !== undefined) {
+    maxPackBytes = parseSize(values['max-pack-size']);
+    if (maxPackBytes === undefined) {
+      process.stderr.write(`osfleet controller: --max-pack-size "${values['max-pack-size']}" is not a size like 64Mi or 1Gi\n`);
       return 2;
     }
   }
@@ -148,7 +157,7 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
 
   let render: Renderer;
   try {
-    render = deps.render ?? foundationRenderer();
+    render = deps.render ?? foundationRenderer(undefined, { strict: values['strict-catalogue'] === true });
   } catch (err) {
     logger.error({ err: (err as Error).message }, 'cannot start');
     return 1;
@@ -163,6 +172,7 @@ export async function runController(argv: string[], deps: ControllerDeps = {}): 
     metrics,
     logger,
     identity,
+    ...(maxPackBytes !== undefined ? { repositoryLimits: { maxResponseBytes: maxPackBytes } } : {}),
   });
   let watchesSynced = false;
   let shuttingDown = false;

@@ -4,10 +4,11 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { validateAndRender } from '../render/index.js';
 import type { Renderer } from './fleetsource-reconciler.js';
 
-export function foundationRenderer(fleetSource?: string): Renderer {
+export function foundationRenderer(fleetSource?: string, opts: { strict?: boolean } = {}): Renderer {
   return (source, { revision }) => {
     const r = validateAndRender(source.files, {
       revision,
+      ...(opts.strict ? { strict: true } : {}),
       loadErrors: source.errors,
       ...(source.commit ? { commit: source.commit } : {}),
       ...(fleetSource ? { fleetSource } : {}),

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHttpServers, type HttpServers } from './http-server.js';
 import { ControllerMetrics } from './metrics.js';
@@ -155,10 +156,15 @@ describe('webhook receiver', () => {
     expect(triggered).toEqual([]);
   });
 
-  it('answers 404 for an unknown FleetSource and 405 for GET, fetching nothing', async () => {
-    const body = '{}';
+  it('answers an unknown FleetSource exactly like a bad signature (names cannot be enumerated), and 405 for GET', async () => {
+    const body = '{"unknown":1}';
     const unknown = await post('/hooks/other', body, { 'x-hub-signature-256': githubSig(body) });
-    expect(unknown.status).toBe(404);
+    const badSig = await post('/hooks/fleet', body, { 'x-hub-signature-256': githubSig(body, 'not-the-secret') });
+    expect(unknown).toEqual(badSig);
+    expect(unknown.status).toBe(401);
+    const unknownUnsigned = await post('/hooks/other', body);
+    const knownUnsigned = await post('/hooks/fleet', body);
+    expect(unknownUnsigned).toEqual(knownUnsigned);
     const [host, port] = servers.webhookAddr!.split(':');
     const status = await new Promise<number>((resolve) =>
       http.get({ host, port: Number(port), path: '/hooks/fleet' }, (res) => {
@@ -200,5 +206,77 @@ describe('ReplayGuard', () => {
     expect(g.has('d')).toBe(true);
     t = 2000;
     expect(g.has('d')).toBe(false);
+  });
+});
+
+describe('connection limits of the listeners', () => {
+  let limited: HttpServers;
+  let host: string;
+  let port: number;
+  beforeAll(async () => {
+    limited = await startHttpServers({
+      metricsAddr: 'off',
+      healthAddr: 'off',
+      webhookAddr: '127.0.0.1:0',
+      metrics: new ControllerMetrics(),
+      live: () => ({ ok: true, reason: 'running' }),
+      ready: () => ({ ok: true, reason: 'running' }),
+      webhook: createWebhookHandler({ lookupSecret: async () => SECRET, trigger: () => 'queued' }),
+      limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, maxConnections: 3 },
+    });
+    const addr = limited.webhookAddr!;
+    host = addr.slice(0, addr.lastIndexOf(':'));
+    port = Number(addr.slice(addr.lastIndexOf(':') + 1));
+  });
+  afterAll(async () => limited.close());
+
+  /** A raw client socket; resolves `closed` with what the server sent before it closed the connection. */
+  function open(): Promise<{ socket: net.Socket; closed: Promise<string> }> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, host);
+      let got = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => (got += d));
+      const closed = new Promise<string>((r) => socket.once('close', () => r(got)));
+      socket.once('error', () => undefined);
+      socket.once('connect', () => resolve({ socket, closed }));
+      socket.once('error', reject);
+    });
+  }
+
+  it('closes a connection whose headers never finish (slowloris)', async () => {
+    const { socket, closed } = await open();
+    socket.write('POST /hooks/fleet HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    // The server, not the client, ends it: the socket closes while we still hold it open.
+    expect(await closed).toMatch(/^(HTTP\/1\.1 408|)/);
+    expect(socket.destroyed || socket.readableEnded).toBe(true);
+  });
+
+  it('closes a connection whose body never finishes', async () => {
+    const { socket, closed } = await open();
+    socket.write('POST /hooks/fleet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nX-Hub-Signature-256: sha256=00\r\n\r\n{"a":');
+    expect(await closed).toMatch(/^(HTTP\/1\.1 408|)/);
+  });
+
+  it('refuses connections over the cap while the others stay open, and accepts again once they close', async () => {
+    const held = [await open(), await open(), await open()];
+    // Each held connection has sent a request line, so the server has accepted it.
+    for (const h of held) h.socket.write('POST /hooks/fleet HTTP/1.1\r\n');
+    await new Promise((r) => setImmediate(r));
+    const extra = await open();
+    expect(await extra.closed).toBe('');
+    for (const h of held) expect(h.socket.destroyed).toBe(false);
+    for (const h of held) h.socket.destroy();
+    await Promise.all(held.map((h) => h.closed));
+    const body = '{}';
+    const r = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host, port, method: 'POST', path: '/hooks/fleet', headers: { 'x-hub-signature-256': githubSig(body) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(r).toBe(202);
   });
 });

@@ -1,7 +1,7 @@
 // Owns the webhook receiver: `/hooks/<fleetsource>` in GitHub, GitLab and Gitea styles.
 // A request is trusted only after its signature (or token) checks out in constant time;
 // until then nothing is fetched, and a body over the limit is refused without being read.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ControllerMetrics, WebhookResult } from './metrics.js';
@@ -113,21 +113,24 @@ export function createWebhookHandler(opts: WebhookOptions): (req: IncomingMessag
     if (!NAME_RE.test(name)) {
       return refuseUnread(req, res, 404, 'not_found', `"${name}" is not a FleetSource name`);
     }
-    const secret = await opts.lookupSecret(name);
-    if (secret === undefined) {
-      return refuseUnread(req, res, 404, 'not_found', `no FleetSource "${name}" with a spec.webhookSecretRef`);
-    }
+    // An unknown FleetSource (or one without a usable webhook secret) is answered exactly like a
+    // wrong signature: the body is read and checked against a secret nobody knows, so status,
+    // message and timing say nothing about which FleetSource names exist.
+    const known = await opts.lookupSecret(name);
+    const secret = known ?? randomBytes(32).toString('hex');
+    if (known === undefined) log?.debug({ fleetsource: name }, 'webhook for no FleetSource with a usable webhook secret: answered as a bad signature');
     const body = await readLimited(req, maxBody);
     if (body === undefined) {
       return refuseUnread(req, res, 413, 'too_large', `body is over the ${maxBody}-byte limit`, name);
     }
     const verdict = verify(req, body, secret);
-    if (!verdict.ok) {
+    if (!verdict.ok || known === undefined) {
+      const result = verdict.ok ? 'bad_signature' : verdict.result;
       return finish(
         res,
         401,
-        verdict.result,
-        verdict.result === 'missing_signature'
+        result,
+        result === 'missing_signature'
           ? 'no X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token header'
           : 'signature does not match the FleetSource webhook secret',
         name,

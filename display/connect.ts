@@ -20,7 +20,7 @@ export function loadUserKubeconfig(path: string | undefined): KubeConfig {
   return kc;
 }
 
-/** "now" from a file holding an ISO 8601 instant (the controller's --clock-file), else the system clock. */
+/** "now" from a file holding an ISO 8601 instant (a test controller's --clock-file, controller/testing/main-with-clock.ts), else the system clock. */
 export function clockFrom(file: string | undefined): () => number {
   if (!file) return Date.now;
   const read = () => {

@@ -38,7 +38,15 @@ export interface KernelArgEntry {
 
 export interface Catalogue {
   sysctls: Map<string, SysctlEntry>;
+  /** Entries written `prefix.*`: every key under the prefix (the `prefix.` part, with the dot). */
+  sysctlPrefixes: Map<string, SysctlEntry>;
+  /** Keyed by the argument name with `-` written `_` (the kernel and systemd treat them alike). */
   kernelArgs: Map<string, KernelArgEntry>;
+}
+
+/** A kernel argument name as the kernel and systemd compare it: `-` and `_` are the same character. */
+export function kernelArgKey(name: string): string {
+  return name.replace(/-/g, '_');
 }
 
 export const SYSCTL_CATALOGUE_FILE = 'sysctl-catalogue.yaml';
@@ -72,6 +80,7 @@ function rules(v: unknown): UnsafeRule[] {
 /** Build a catalogue from the text of the two policy files. */
 export function parseCatalogue(sysctlYaml: string, kernelArgYaml: string): Catalogue {
   const sysctls = new Map<string, SysctlEntry>();
+  const sysctlPrefixes = new Map<string, SysctlEntry>();
   for (const [key, raw] of Object.entries(asRecord(asRecord(parse(sysctlYaml)).sysctls))) {
     const o = asRecord(raw);
     const entry: SysctlEntry = { key, apply: o.apply === 'reboot' ? 'reboot' : 'live', unsafe: rules(o.unsafe) };
@@ -84,7 +93,8 @@ export function parseCatalogue(sysctlYaml: string, kernelArgYaml: string): Catal
     if (str(o.pattern) !== undefined) entry.pattern = str(o.pattern);
     if (str(o.forbidden) !== undefined) entry.forbidden = str(o.forbidden);
     if (str(o.description) !== undefined) entry.description = str(o.description);
-    sysctls.set(key, entry);
+    if (key.endsWith('.*')) sysctlPrefixes.set(key.slice(0, -1), entry);
+    else sysctls.set(key, entry);
   }
   const kernelArgs = new Map<string, KernelArgEntry>();
   for (const [name, raw] of Object.entries(asRecord(asRecord(parse(kernelArgYaml)).kernelArgs))) {
@@ -94,9 +104,9 @@ export function parseCatalogue(sysctlYaml: string, kernelArgYaml: string): Catal
     if (o.flag === true) entry.flag = true;
     if (str(o.forbidden) !== undefined) entry.forbidden = str(o.forbidden);
     if (str(o.description) !== undefined) entry.description = str(o.description);
-    kernelArgs.set(name, entry);
+    kernelArgs.set(kernelArgKey(name), entry);
   }
-  return { sysctls, kernelArgs };
+  return { sysctls, sysctlPrefixes, kernelArgs };
 }
 
 /** The folder holding the shipped catalogue, found from this module (works from source and from dist/). */
@@ -122,7 +132,7 @@ export function defaultCatalogue(): Catalogue {
 }
 
 export function emptyCatalogue(): Catalogue {
-  return { sysctls: new Map(), kernelArgs: new Map() };
+  return { sysctls: new Map(), sysctlPrefixes: new Map(), kernelArgs: new Map() };
 }
 
 // ---------- judging sysctls ----------
@@ -166,7 +176,7 @@ function intProblem(s: string, e: { min?: number; max?: number }): string | unde
 
 /** Judge one sysctl key / value (value already known to be one clean line) against the catalogue. */
 export function judgeSysctl(cat: Catalogue, key: string, value: string): SysctlVerdict {
-  const e = cat.sysctls.get(key);
+  const e = cat.sysctls.get(key) ?? sysctlByPrefix(cat, key);
   if (!e) return { kind: 'unknown' };
   if (e.forbidden !== undefined) return { kind: 'forbidden', reason: e.forbidden };
   const v = normalise(value);
@@ -196,6 +206,11 @@ export function judgeSysctl(cat: Catalogue, key: string, value: string): SysctlV
   return { kind: 'ok', entry: e };
 }
 
+function sysctlByPrefix(cat: Catalogue, key: string): SysctlEntry | undefined {
+  for (const [prefix, e] of cat.sysctlPrefixes) if (key.startsWith(prefix)) return e;
+  return undefined;
+}
+
 /** Whether changing this key only takes effect after a reboot (unknown keys apply live). */
 export function sysctlNeedsReboot(cat: Catalogue, key: string): boolean {
   return cat.sysctls.get(key)?.apply === 'reboot';
@@ -216,7 +231,7 @@ export type KernelArgVerdict =
 /** Judge a kernel argument being added (`adding`) or removed against the catalogue. */
 export function judgeKernelArg(cat: Catalogue, arg: string, adding: boolean): KernelArgVerdict {
   const name = kernelArgName(arg);
-  const e = cat.kernelArgs.get(name);
+  const e = cat.kernelArgs.get(kernelArgKey(name));
   if (!e) return { kind: 'unknown' };
   if (e.forbidden !== undefined) return { kind: 'forbidden', reason: e.forbidden };
   if (!adding) return { kind: 'ok', entry: e };

@@ -439,3 +439,35 @@ describe('totality', () => {
     expect(out.filter((l) => l.includes(': error: '))).toHaveLength(5);
   });
 });
+
+describe('strict catalogue mode (an allow list)', () => {
+  const enc = new TextEncoder();
+  const settings = `apiVersion: osfleet.dev/v1alpha1
+kind: NodeSettings
+metadata:
+  name: base
+spec:
+  nodeSelector: {}
+  priority: 0
+  sysctl:
+    net.core.somaxconn: "4096"
+    net.example.not_catalogued: "1"
+  kernelArgs:
+    add: [quiet, my_driver.option=1]
+`;
+  const run = (strict: boolean) => validate([{ path: 'settings.yaml', bytes: enc.encode(settings) }], { strict });
+
+  it('by default warns about keys and arguments the catalogue does not know', () => {
+    const v = run(false);
+    expect(v.errors.map(formatDiagnostic)).toEqual([]);
+    expect(v.warnings.map(formatDiagnostic).join('\n')).toContain('net.example.not_catalogued is not in osfleet\'s sysctl catalogue');
+  });
+
+  it('in strict mode refuses them, at their line, naming the catalogue file to extend', () => {
+    const v = run(true);
+    expect(v.errors.map(formatDiagnostic)).toEqual([
+      'settings.yaml:10:5: error: spec.sysctl["net.example.not_catalogued"]: net.example.not_catalogued is not in osfleet\'s sysctl catalogue, and strict mode allows only catalogued keys: add it to policies/sysctl-catalogue.yaml or remove it',
+      'settings.yaml:12:18: error: spec.kernelArgs.add[1]: kernel argument "my_driver.option=1" is not in osfleet\'s kernel-argument catalogue, and strict mode allows only catalogued arguments: add it to policies/kernel-arg-catalogue.yaml or remove it',
+    ]);
+  });
+});

@@ -26,6 +26,8 @@ import { canonicalSelector, normaliseSelector, normalisedDisjoint, selectorNever
 export interface ValidateOptions {
   /** sysctl / kernel-arg catalogue; default the one shipped in policies/. */
   catalogue?: Catalogue;
+  /** Allow-list mode: a sysctl key or kernel argument the catalogue does not know is an error, not a warning. */
+  strict?: boolean;
 }
 
 /** A document that passed validation, with where it came from. */
@@ -118,6 +120,7 @@ class Checker {
   constructor(
     readonly st: DocState,
     readonly catalogue: Catalogue,
+    readonly strict = false,
   ) {}
 
   get doc(): ParsedDocument {
@@ -258,7 +261,11 @@ class Checker {
             this.atValue(sysctl, k, 'error', `${p}: ${k}=${value} is unsafe: ${verdict.reason}; choose another value or remove the key`);
             break;
           case 'unknown':
-            this.atKey(sysctl, k, 'warning', `${p}: ${k} is not in osfleet's sysctl catalogue; it will be applied live without range checks${didYouMean(k, this.catalogue.sysctls.keys())}`);
+            if (this.strict) {
+              this.atKey(sysctl, k, 'error', `${p}: ${k} is not in osfleet's sysctl catalogue, and strict mode allows only catalogued keys: add it to policies/sysctl-catalogue.yaml or remove it${didYouMean(k, this.catalogue.sysctls.keys())}`);
+            } else {
+              this.atKey(sysctl, k, 'warning', `${p}: ${k} is not in osfleet's sysctl catalogue; it will be applied live without range checks${didYouMean(k, this.catalogue.sysctls.keys())}`);
+            }
             break;
           default:
             break;
@@ -292,6 +299,8 @@ class Checker {
             this.atValue(items, i, 'error', `${p}: invalid kernel argument ${JSON.stringify(arg)}: ${verdict.reason}`);
           } else if (verdict.kind === 'unsafe') {
             this.atValue(items, i, 'error', `${p}: kernel argument ${JSON.stringify(arg)} is unsafe: ${verdict.reason}`);
+          } else if (verdict.kind === 'unknown' && this.strict) {
+            this.atValue(items, i, 'error', `${p}: kernel argument ${JSON.stringify(arg)} is not in osfleet's kernel-argument catalogue, and strict mode allows only catalogued arguments: add it to policies/kernel-arg-catalogue.yaml or remove it`);
           }
         });
       }
@@ -438,8 +447,8 @@ function envelopeFor(kind: DocumentKind | undefined): Parameters<typeof checkSch
   };
 }
 
-function checkDocument(st: DocState, catalogue: Catalogue): void {
-  const c = new Checker(st, catalogue);
+function checkDocument(st: DocState, catalogue: Catalogue, strict: boolean): void {
+  const c = new Checker(st, catalogue, strict);
   const value = st.parsed.value;
   const top: Site = { doc: st.parsed, parent: undefined, key: undefined };
   if (!isObj(value)) {
@@ -633,7 +642,7 @@ export function validateDocuments(parsed: readonly ParsedDocument[], opts: Valid
   const states: DocState[] = parsed.map((p) => ({ parsed: p, diags: [] }));
   for (const st of states) {
     try {
-      checkDocument(st, catalogue);
+      checkDocument(st, catalogue, opts.strict === true);
     } catch (err) {
       // A bug here must not hide the rest of the revision's errors; report it where the document starts.
       st.diags.push({ severity: 'error', path: st.parsed.path, line: st.parsed.start.line, col: st.parsed.start.col, message: `internal error while validating this document (please report): ${(err as Error).message}` });

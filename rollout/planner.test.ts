@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { assignBatches, plan } from './planner.js';
 import { applyInstantly, initialFleet, simulate, type SimNode } from './simulate.js';
 import type { Action, Fleet, FleetNode, RolloutPolicy, Strategy } from './types.js';
-import { isOpen, type WindowSpec } from './windows.js';
+import type { WindowSpec } from './windows.js';
+import { referenceBatches, referenceIsOpen } from './testing/reference.js';
 
 const OLD = '24.03';
 const NEW = '24.03-SP1';
@@ -385,9 +386,14 @@ describe('planner properties', () => {
         const maxU = share(s.maxUnavailable, s.size);
         const budget = share(s.failureBudget, s.size);
         const batchOf = new Map<string, number>();
-        assignBatches(fleet, [p])[0]!.batches.forEach((b) => b.nodes.forEach((n) => batchOf.set(n, b.index)));
+        // Oracles written from the README alone (rollout/testing/reference.ts), not the planner's own code.
+        const expected = referenceBatches(
+          fleet.nodes.map((n) => ({ name: n.name, zone: n.labels['topology.kubernetes.io/zone'] })),
+          p.strategy.batches,
+        ).map((nodes, index) => ({ index, nodes }));
+        expected.forEach((b) => b.nodes.forEach((n) => batchOf.set(n, b.index)));
         const cordonedInWindow = new Set<string>();
-        const batches = assignBatches(fleet, [p])[0]!.batches.filter((b) => b.nodes.length > 0);
+        const batches = expected.filter((b) => b.nodes.length > 0);
         // Zone spread: in the rollout order, no zone gets two nodes ahead of another that still has nodes.
         if (s.zones > 1) {
           const order = batches.flatMap((b) => b.nodes);
@@ -429,7 +435,7 @@ describe('planner properties', () => {
           });
           const r = plan(fleet, [p], now);
           const status = r.policyStatus[0]!;
-          const open = isOpen(p.maintenanceWindows, p.denyWindows, now);
+          const open = referenceIsOpen(p.maintenanceWindows, p.denyWindows, now);
           const unavailable = fleet.nodes.filter((n) => !n.ready || n.unschedulable).length;
           const cordons = r.actions.filter((a) => a.type === 'cordon');
           // maxUnavailable, counting nodes NotReady or cordoned by others.

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderGrubEnv } from '../grubenv.js';
 import type { HostConfig, Slot } from '../host.js';
+import { hiddenForTest } from './host-capabilities.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -31,6 +32,7 @@ export function tempDir(prefix = 'osfleet-agent-'): string {
 
 /** Why a kernel feature is unusable here, or undefined when it works. */
 export function loopUnavailable(): string | undefined {
+  if (hiddenForTest('loop')) return 'loop devices hidden by OSFLEET_TEST_HIDE_CAPABILITY';
   if (process.getuid?.() !== 0) return 'loop devices need root';
   try {
     execFileSync('losetup', ['-f'], { stdio: 'pipe' });
@@ -41,6 +43,7 @@ export function loopUnavailable(): string | undefined {
 }
 
 export function netnsUnavailable(): string | undefined {
+  if (hiddenForTest('netns')) return 'network namespaces hidden by OSFLEET_TEST_HIDE_CAPABILITY';
   if (process.getuid?.() !== 0) return 'network namespaces need root';
   const name = `osf-probe-${process.pid}`;
   try {
@@ -53,6 +56,7 @@ export function netnsUnavailable(): string | undefined {
 }
 
 export function commandUnavailable(cmd: string, pkg: string): string | undefined {
+  if (hiddenForTest(cmd)) return `${cmd} hidden by OSFLEET_TEST_HIDE_CAPABILITY`;
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'pipe' });
     return undefined;

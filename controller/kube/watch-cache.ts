@@ -32,7 +32,16 @@ export interface WatchCacheOptions<T> {
   logger: Logger;
   /** Human name for logs (default: the path). */
   name?: string;
+  /**
+   * A watch that delivers nothing (no event, no bookmark) for this long is presumed dead and
+   * replaced, resuming from the last resourceVersion (default 90 s). A half-open connection
+   * otherwise leaves the cache stale until TCP gives up, which can take many minutes. The
+   * apiserver sends a bookmark about every minute on a quiet watch, so a live one is never cut.
+   */
+  idleTimeoutMs?: number;
 }
+
+export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 90_000;
 
 const key = (namespace: string | undefined, name: string) => (namespace ? `${namespace}/${name}` : name);
 
@@ -54,6 +63,9 @@ export class WatchCache<T extends CachedObject> {
   private abort: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Watches replaced because they went quiet (tests and logs). */
+  idleRestarts = 0;
   private syncedOnce = false;
   private resolveSynced!: () => void;
   /** Resolves once the first list has been stored and handlers have seen it. */
@@ -112,6 +124,8 @@ export class WatchCache<T extends CachedObject> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.abort?.abort();
     this.abort = undefined;
   }
@@ -173,11 +187,33 @@ export class WatchCache<T extends CachedObject> {
     if (this.stopped) return;
     let expired = false;
     let finished = false;
+    let idled = false;
+    const idleMs = this.opts.idleTimeoutMs ?? DEFAULT_WATCH_IDLE_TIMEOUT_MS;
+    const armIdle = (): void => {
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        if (finished || this.stopped) return;
+        idled = true;
+        this.idleRestarts++;
+        this.opts.logger.warn({ cache: this.label, idleMs }, 'watch delivered nothing for too long; replacing it');
+        const ctl = this.abort;
+        done(null);
+        ctl?.abort();
+      }, idleMs);
+      this.idleTimer.unref?.();
+    };
     const done = (err: unknown) => {
       if (finished) return;
       finished = true;
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
       this.abort = undefined;
       if (this.stopped) return;
+      if (idled) {
+        void this.watch();
+        return;
+      }
       const status = (err as { statusCode?: number; code?: number } | null)?.statusCode ?? (err as { code?: number } | null)?.code;
       if (expired || status === 410) {
         this.relistSoon();
@@ -192,6 +228,8 @@ export class WatchCache<T extends CachedObject> {
       // has been silent for 30 s (a quiet resource, not a failure): resume at once from where we were.
       void this.watch();
     };
+    // Armed before the request too: a connection that never answers is as stale as a quiet one.
+    armIdle();
     try {
       this.abort = await new Watch(this.opts.kubeConfig).watch(
         this.opts.path,
@@ -202,7 +240,8 @@ export class WatchCache<T extends CachedObject> {
           fieldSelector: this.opts.fieldSelector,
         },
         (type: string, raw: unknown) => {
-          if (this.stopped) return;
+          if (this.stopped || finished) return;
+          armIdle();
           if (type === 'ERROR') {
             const code = (raw as { code?: number }).code;
             if (code === 410) expired = true;
@@ -230,6 +269,7 @@ export class WatchCache<T extends CachedObject> {
         done,
       );
       if (this.stopped) this.abort?.abort();
+      else if (!finished) armIdle();
     } catch (err) {
       done(err);
     }

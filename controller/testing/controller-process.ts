@@ -49,17 +49,24 @@ export async function startControllerProcess(opts: {
   logLevel?: string;
   /** Run the compiled controller (dist/controller/main.js, from `tsc -p tsconfig.build.json`) as production does, not through tsx. */
   compiled?: boolean;
-  /** Test-only injected rollout clock: a file holding an ISO 8601 instant (`--clock-file`). */
+  /**
+   * Test-only injected rollout clock: a file holding an ISO 8601 instant. Runs the test entry
+   * controller/testing/main-with-clock.ts (through tsx): the production binary has no such flag.
+   */
   clockFile?: string;
   /** Options for `node` itself (e.g. the image's --optimize-for-size), placed before the script. */
   nodeOptions?: string[];
+  /** More controller flags, appended as given. */
+  args?: string[];
   /** Extra environment (e.g. the Deployment's MALLOC_ARENA_MAX). */
   env?: Record<string, string>;
 }): Promise<ControllerProcess> {
   const [metricsPort, healthPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
   const logFile = path.join(opts.logDir, `controller-${opts.identity}.log`);
   const out = fs.openSync(logFile, 'a');
-  const entry = opts.compiled ? [path.join(repoRoot, 'dist/controller/main.js')] : ['--import', 'tsx', path.join(repoRoot, 'controller/main.ts')];
+  if (opts.compiled && opts.clockFile) throw new Error('startControllerProcess: the compiled controller has no clock seam; drop compiled or clockFile');
+  const source = opts.clockFile ? 'controller/testing/main-with-clock.ts' : 'controller/main.ts';
+  const entry = opts.compiled ? [path.join(repoRoot, 'dist/controller/main.js')] : ['--import', 'tsx', path.join(repoRoot, source)];
   const args = [
     ...(opts.nodeOptions ?? []),
     ...entry,
@@ -86,6 +93,7 @@ export async function startControllerProcess(opts: {
     ...(opts.renewDeadline ? ['--renew-deadline', opts.renewDeadline] : []),
     ...(opts.retryPeriod ? ['--retry-period', opts.retryPeriod] : []),
     ...(opts.clockFile ? ['--clock-file', opts.clockFile] : []),
+    ...(opts.args ?? []),
   ];
   const proc = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', out, out], env: { ...process.env, ...opts.env, KUBECONFIG: '' } });
   fs.closeSync(out);

@@ -10,6 +10,7 @@ import { ensureK8sBinaries, repoRoot } from '../harness/binaries.js';
 import { Cluster } from '../harness/cluster.js';
 import { hubSignature256 } from '../harness/git-server.js';
 import { loadKubeconfig } from '../harness/kubeconfig.js';
+import { allowSecretFor } from '../harness/osfleet-objects.js';
 import { imageNodeFlags, workloadEnv } from '../harness/dockerfile.js';
 import { GiveUp, rssKiB, until } from '../harness/processes.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
@@ -22,7 +23,7 @@ interface Figure {
 }
 
 const G = { group: 'osfleet.dev', version: 'v1alpha1' };
-const HOOK = 'bench-hook-secret';
+const HOOK = 'bench-hook-secret-0123456789abcdef';
 
 const settings = (name: string, value: number, shard?: number) => `apiVersion: osfleet.dev/v1alpha1
 kind: NodeSettings
@@ -59,6 +60,7 @@ export async function run(): Promise<Figure[]> {
       const url = git.createRepo(`${repoName}.git`);
       const w = new WorkRepo(path.join(git.root, `${repoName}.git`));
       work.push(w);
+      await allowSecretFor(kc, ns, 'hook', name);
       await custom.createClusterCustomObject({
         ...G,
         plural: 'fleetsources',

@@ -403,7 +403,7 @@ beforeAll(async () => {
   cleanups.push(() => core.deleteNamespacedSecret({ namespace: OSFLEET_NS, name: `${p}-git` }));
   await core.createNamespacedSecret({ namespace: OSFLEET_NS, body: { metadata: { name: `${p}-hook` }, stringData: { token: HOOK } } });
   cleanups.push(() => core.deleteNamespacedSecret({ namespace: OSFLEET_NS, name: `${p}-hook` }));
-  await createFleetSource(tb.kc, fsName, { url: repo.url, secret: `${p}-git`, webhookSecret: `${p}-hook` });
+  await createFleetSource(tb.kc, fsName, { url: repo.url, namespace: OSFLEET_NS, secret: `${p}-git`, webhookSecret: `${p}-hook` });
   cleanups.push(async () => {
     await custom.deleteClusterCustomObject({ ...G, plural: 'fleetsources', name: fsName }).catch(() => undefined);
     for (const [plural, name] of [['oses', osName], ['osconfigs', settingsName]] as const) {
@@ -524,6 +524,9 @@ describe('osfleet end to end', () => {
     expect(reboots.every((r) => r.slot === 'B')).toBe(true);
     expect(maxCordoned).toBe(1);
     expect(predicted1.map((b) => b.length)).toEqual([1, 2, 2]);
+    // Not only do plan and controller agree (both call the planner): the order is the one the
+    // README's rules give (zones take turns, by name within a zone), written out by hand.
+    expect(predicted1).toEqual([['n2'], ['n1', 'n4'], ['n3', 'n5']].map((b) => b.map(nodeName)));
     expectPlannedBatches(rebootGrants, predicted1);
     // Each node downloaded 2.0 once and holds it in slot B; slot A still holds 1.0.
     const downloads = images.requests.slice(requestsBefore).filter((r) => r.path === '/v2.img');

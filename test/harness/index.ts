@@ -21,7 +21,7 @@ export { apiMessage, apiStatus, installCrds } from './cluster.js';
 export { createRepo, git, hubSignature256, repoUrl, sendWebhook, GitServer, WorkClone } from './git-server.js';
 export { mintUser, serviceAccountTokenForPod, tokenIdentity } from './identities.js';
 export { installDeploy, OSFLEET_NS, podIdentity, standInAgentDaemonSet, waitAgentPolicyActive, WORKLOAD_KINDS, type Install, type PodIdentity } from './install.js';
-export { createFleetSource, getOsfleetObject, type FleetSourceFor, type OsfleetObject } from './osfleet-objects.js';
+export { allowSecretFor, createFleetSource, getOsfleetObject, type FleetSourceFor, type OsfleetObject } from './osfleet-objects.js';
 export { createNode, createPodOnNode, deletePodNow, setNodeReady, setPodReady } from './nodes.js';
 export { pidAlive, rssKiB, until } from './processes.js';
 export { kubeRequest } from './raw-api.js';

@@ -42,14 +42,14 @@ import {
   type NetnsForward,
   type Sandbox,
 } from '../../agent/testing/sandbox.js';
+import { skipUnlessRequired } from '../../agent/testing/host-capabilities.js';
 import { osfleetArgv } from '../harness/osfleet-cli.js';
 import { deletePodNow, installDeploy, kubeRequest, podIdentity, testbed, until, waitAgentPolicyActive } from '../harness/index.js';
 import { logTail, startProcess, type Supervised } from '../harness/processes.js';
 
 type Obj = Record<string, any>;
 
-const unavailable = loopUnavailable() ?? netnsUnavailable();
-if (unavailable) console.warn(`agent end-to-end test skipped: ${unavailable}`);
+const unavailable = skipUnlessRequired('agent end-to-end test (loop devices, network namespaces)', loopUnavailable() ?? netnsUnavailable());
 
 const OSNODES = '/apis/osfleet.dev/v1alpha1/osnodes';
 const MiB = 1024 * 1024;

@@ -79,7 +79,7 @@ beforeAll(async () => {
   repo = await tb.createRepo(p);
   await repo.commitAndPush({ 'versions.yaml': `${versionDoc(p, '1.0')}---\n${versionDoc(p, '2.0')}`, 'policy.yaml': policyDoc }, 'fleet on 2.0');
   await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'git-creds' }, stringData: { username: tb.git.auth!.username, password: tb.git.auth!.password } } });
-  await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'hook' }, stringData: { token: 'hook-secret' } } });
+  await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'hook' }, stringData: { token: 'hook-secret-for-the-display-test-0123456789' } } });
   await createNodes(client, NODES, { pool: p });
   // Agents answer slowly enough to be watched; after two nodes are done, the next one to get a permit fails.
   agents = new SimAgents(tb.kc, {
@@ -99,7 +99,7 @@ beforeAll(async () => {
   page.on('request', (r) => requests.push(r.url()));
   await page.goto(dashboard.url);
   await page.evaluate("window.loadedOnce = 'yes'");
-  await createFleetSource(tb.kc, p, { url: repo.url, secret: 'git-creds', webhookSecret: 'hook' });
+  await createFleetSource(tb.kc, p, { url: repo.url, namespace: ns, secret: 'git-creds', webhookSecret: 'hook' });
 }, 120_000);
 
 afterAll(async () => {
@@ -165,7 +165,7 @@ describe('osfleet dashboard: a bad revision', () => {
   it("shows the FleetSource's error with file:line:col, while the last good revision stays applied", async () => {
     const good = await repo.head();
     await repo.commitAndPush({ 'policy.yaml': policyDoc.replace('failureBudget: 1', 'failureBudget: many') }, 'a typo');
-    const hook = await sendWebhook(controller!.webhookUrl(p), { ref: 'refs/heads/main', after: await repo.head() }, 'hook-secret');
+    const hook = await sendWebhook(controller!.webhookUrl(p), { ref: 'refs/heads/main', after: await repo.head() }, 'hook-secret-for-the-display-test-0123456789');
     expect(hook.status).toBeLessThan(300);
     const row = page.locator(`tr[data-source="${p}"]`);
     await row.locator('.badge.False', { hasText: 'ValidationFailed' }).waitFor({ timeout: 30_000 });

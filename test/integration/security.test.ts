@@ -83,9 +83,19 @@ afterAll(async () => {
 describe('deploy/ on the real apiserver', () => {
   it('is accepted whole by `kubectl apply -k deploy/ --dry-run=server`', async () => {
     const out = await tb.kubectl(['apply', '-k', join(repoRoot, 'deploy'), '--dry-run=server']);
-    for (const kind of ['deployment.apps/osfleet-controller', 'daemonset.apps/osfleet-agent', 'validatingadmissionpolicy']) {
+    for (const kind of ['deployment.apps/osfleet-controller', 'daemonset.apps/osfleet-agent', 'validatingadmissionpolicy', 'networkpolicy.networking.k8s.io/osfleet-controller']) {
       expect(out).toContain(kind);
     }
+  });
+
+  it('builds workloads whose images cannot be pulled from anyone until the operator sets them', () => {
+    const images = built
+      .filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')
+      .flatMap((o) => (o.spec.template.spec.containers as Obj[]).map((c) => c.image as string));
+    expect(images.sort()).toEqual([
+      'osfleet.invalid/agent:unset-build-and-set-image-see-deploy-README',
+      'osfleet.invalid/controller:unset-build-and-set-image-see-deploy-README',
+    ]);
   });
 
   it('accepts the example FleetSource overlay against the real CRD schema (dry-run)', async () => {
@@ -291,6 +301,47 @@ describe('agent identity (token bound to a pod on node A)', () => {
   });
 });
 
+describe('who may write OSNode spec (what an agent obeys)', () => {
+  it('refuses spec writes and creates from anyone RBAC lets write OSNodes but the controller; labels stay writable', async () => {
+    const name = tb.uniqueName('sec-osnode-writer');
+    const user = await tb.mintUser(name);
+    const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules: [{ apiGroups: ['osfleet.dev'], resources: ['osnodes'], verbs: ['get', 'create', 'update', 'patch'] }] };
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name }],
+    };
+    expect((await api(tb.kc, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', role)).status).toBe(201);
+    cleanups.push(() => api(tb.kc, 'DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${name}`));
+    expect((await api(tb.kc, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding)).status).toBe(201);
+    cleanups.push(() => api(tb.kc, 'DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${name}`));
+
+    const grant = { spec: { permit: { token: 'forged', stage: true, applySettings: true, reboot: true } } };
+    // RBAC allows it once the binding is visible; the policy must still refuse it.
+    const forged = await until(
+      'RBAC binding visible and OSNode spec policy active',
+      async () => {
+        const r = await api(user.kc, 'PATCH', `${OSNODES}/${nodeB}?dryRun=All`, grant, mergePatch);
+        return r.status === 403 && /only the osfleet controller/.test(r.message) ? r : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(forged.message).toContain(`only the osfleet controller may change the spec of OSNode ${nodeB}`);
+    const real = await api(user.kc, 'PATCH', `${OSNODES}/${nodeB}`, grant, mergePatch);
+    expect(real.status).toBe(403);
+    expect((JSON.parse((await api(tb.kc, 'GET', `${OSNODES}/${nodeB}`)).body) as Obj).spec.permit?.token).not.toBe('forged');
+
+    const created = await api(user.kc, 'POST', OSNODES, { apiVersion: 'osfleet.dev/v1alpha1', kind: 'OSNode', metadata: { name: tb.uniqueName('forged') }, spec: { nodeName: nodeB } });
+    expect(created.status).toBe(403);
+    expect(created.message).toContain('only the osfleet controller creates OSNodes');
+
+    const label = await api(user.kc, 'PATCH', `${OSNODES}/${nodeB}`, { metadata: { labels: { team: 'ops' } } }, mergePatch);
+    expect(label.status, label.message).toBe(200);
+  });
+});
+
 describe('controller identity', () => {
   let controller: Identity;
   let workNs: string;
@@ -343,6 +394,59 @@ describe('controller identity', () => {
     expect(await can('delete', 'nodes')).toBe(false);
     expect(await can('update', 'nodes')).toBe(false);
     expect(await can('patch', 'nodes', { sub: 'status' })).toBe(false);
+  });
+
+  it('may change nothing on a Node but spec.unschedulable and osfleet.dev/ annotations (admission policy, controller token)', async () => {
+    const node = `/api/v1/nodes/${nodeB}`;
+    // The apiserver loads policies asynchronously: wait until a label change is refused by it.
+    const label = await until(
+      'controller node policy active',
+      async () => {
+        const r = await api(controller.kc, 'PATCH', `${node}?dryRun=All`, { metadata: { labels: { 'node-role.kubernetes.io/control-plane': '' } } }, mergePatch);
+        return r.status === 403 && /osfleet controller/.test(r.message) ? r : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(label.message).toContain("the osfleet controller may not change a Node's labels");
+
+    const refused = [
+      { metadata: { labels: { pool: 'attacker' } } },
+      { metadata: { annotations: { 'example.com/owner': 'attacker' } } },
+      { spec: { taints: [{ key: 'dedicated', value: 'attacker', effect: 'NoSchedule' }] } },
+      { spec: { providerID: 'aws:///attacker' } },
+    ];
+    for (const body of refused) {
+      const r = await api(controller.kc, 'PATCH', node, body, mergePatch);
+      expect(r.status, JSON.stringify(body)).toBe(403);
+      expect(r.message).toMatch(/osfleet controller may (not change|change only)/);
+    }
+    const del = await api(controller.kc, 'DELETE', node);
+    expect(del.status).toBe(403);
+
+    // What the rollout executor sends: cordon with its mark (merge patch guarded by the
+    // resourceVersion), then uncordon by a JSON patch that tests and removes the mark.
+    const rv = (JSON.parse((await api(tb.kc, 'GET', node)).body) as Obj).metadata.resourceVersion;
+    const cordon = await api(controller.kc, 'PATCH', node, { metadata: { resourceVersion: rv, annotations: { 'osfleet.dev/cordoned': '2026-12-05T00:00:00.000Z' } }, spec: { unschedulable: true } }, mergePatch);
+    expect(cordon.status, cordon.message).toBe(200);
+    const uncordon = await api(
+      controller.kc,
+      'PATCH',
+      node,
+      [
+        { op: 'test', path: '/metadata/annotations/osfleet.dev~1cordoned', value: '2026-12-05T00:00:00.000Z' },
+        { op: 'remove', path: '/metadata/annotations/osfleet.dev~1cordoned' },
+        { op: 'replace', path: '/spec/unschedulable', value: false },
+      ],
+      'application/json-patch+json',
+    );
+    expect(uncordon.status, uncordon.message).toBe(200);
+    const after = JSON.parse((await api(tb.kc, 'GET', node)).body) as Obj;
+    expect(after.metadata.labels?.pool).toBeUndefined();
+    // (The node lifecycle controller taints nodes on its own; only ours must be absent.)
+    expect(((after.spec.taints ?? []) as Obj[]).map((t) => t.key)).not.toContain('dedicated');
+    // An administrator is not bound by it.
+    const admin = await api(tb.kc, 'PATCH', `${node}?dryRun=All`, { metadata: { labels: { pool: 'admin' } } }, mergePatch);
+    expect(admin.status, admin.message).toBe(200);
   });
 
   it('drains through the Eviction API and may delete pods only for a forced drain', async () => {

@@ -17,7 +17,7 @@ const coord = tb.kc.makeApiClient(CoordinationV1Api);
 
 const p = tb.uniqueName('sync');
 const fsName = `${p}-fleet`;
-const HOOK = 'hook-secret-for-tests';
+const HOOK = 'hook-secret-for-tests-0123456789abcdef';
 const LEASE = { leaseDuration: '6s', renewDeadline: '4s', retryPeriod: '1s' };
 let ns: string;
 let repo: WorkClone;
@@ -86,7 +86,8 @@ async function setGitPassword(password: string): Promise<void> {
   await core.replaceNamespacedSecret({
     name: 'git-creds',
     namespace: ns,
-    body: { metadata: { name: 'git-creds', namespace: ns }, stringData: { username: tb.git.auth!.username, password } },
+    // Keeps the opt-in annotation: a replace without it would take the Secret away from the FleetSource.
+    body: { metadata: (await core.readNamespacedSecret({ name: 'git-creds', namespace: ns })).metadata!, stringData: { username: tb.git.auth!.username, password } },
   });
 }
 
@@ -107,7 +108,7 @@ beforeAll(async () => {
     plural: 'osconfigs',
     body: { apiVersion: 'osfleet.dev/v1alpha1', kind: 'OSConfig', metadata: { name: `${p}-manual` }, spec: { nodeSelector: {}, priority: 5, sysctl: {}, kernelArgs: { add: [], remove: [] } } },
   });
-  await createFleetSource(tb.kc, fsName, { url: repo.url, secret: 'git-creds', webhookSecret: 'hook' });
+  await createFleetSource(tb.kc, fsName, { url: repo.url, namespace: ns, secret: 'git-creds', webhookSecret: 'hook' });
 });
 
 afterAll(async () => {
@@ -226,10 +227,12 @@ describe('git → cluster sync', () => {
     expect(lease.spec?.holderIdentity ?? '').toBe('');
 
     b = await startController('b');
-    await until('b leads and reconciled', async () => ((await b.metric('osfleet_git_fetch_duration_seconds_count', { fleetsource: fsName })) >= 1 ? true : undefined), {
+    // A reconcile is counted when it has ended, status write included: after the first one, any
+    // write it would make has been made. No sleep: the end of the reconcile is the event.
+    await until('b leads and finished a reconcile', async () => ((await b.metric('osfleet_reconcile_duration_seconds_count', { fleetsource: fsName })) >= 1 ? true : undefined), {
       timeoutMs: 15_000,
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    expect(await b.metric('osfleet_git_fetch_duration_seconds_count', { fleetsource: fsName })).toBeGreaterThanOrEqual(1);
     expect(await b.metric('osfleet_api_writes_total')).toBe(0);
     expect(await managedRVs()).toEqual(rvs);
     expect((await fleet())!.metadata!.resourceVersion).toBe(fsRV);

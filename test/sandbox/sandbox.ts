@@ -86,8 +86,8 @@ export async function startSandbox(opts: SandboxOptions, say: (line: string) => 
     const core = kc.makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
     await core.createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: 'git-creds' }, stringData: auth } });
-    await core.createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: 'webhook' }, stringData: { token: randomBytes(12).toString('hex') } } });
-    await createFleetSource(kc, FLEETSOURCE, { url: repo.url, secret: 'git-creds', webhookSecret: 'webhook', spec: { interval: '10s' } });
+    await core.createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: 'webhook' }, stringData: { token: randomBytes(32).toString('hex') } } });
+    await createFleetSource(kc, FLEETSOURCE, { url: repo.url, namespace: NAMESPACE, secret: 'git-creds', webhookSecret: 'webhook', spec: { interval: '10s' } });
 
     const scratch = mkdtempSync(join(tmpdir(), 'osfleet-sandbox-'));
     stops.push(() => rmSync(scratch, { recursive: true, force: true }));

@@ -5,7 +5,7 @@
 // dependency, or a file the image does not copy, fails here and not in a cluster.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +92,21 @@ describe('image entrypoints from a production-only install', () => {
     const r = await exec(process.execPath, ['bin/osfleet.js', '--version'], app, 30_000);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^osfleet \d+\.\d+\.\d+/);
+  });
+
+  it('ships no test seam: the production controller refuses --clock-file, and no built file can read a fake clock', async () => {
+    const clock = join(app, 'clock');
+    await writeFile(clock, '2026-01-01T00:00:00Z\n');
+    const r = await exec(process.execPath, ['bin/osfleet.js', 'controller', '--clock-file', clock, '--kubeconfig', join(app, 'none')], app, 30_000);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/Unknown option '--clock-file'/);
+    const built = await readdir(join(app, 'dist'), { recursive: true });
+    expect(built.filter((f) => /testing|file-clock/.test(f))).toEqual([]);
+    // The controller's own files: nothing there reads a fake clock. (The read-only `osfleet status`
+    // and `dashboard` take --clock-file to show a test's "now"; they change nothing in a cluster.)
+    for (const f of built.filter((f) => f.startsWith('controller') && f.endsWith('.js'))) {
+      expect(await readFile(join(app, 'dist', f), 'utf8'), f).not.toMatch(/clock-file|FileClock/);
+    }
   });
 
   for (const cmd of ['controller', 'agent']) {

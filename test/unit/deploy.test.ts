@@ -189,6 +189,29 @@ describe('controller Deployment', () => {
   });
 });
 
+describe('controller NetworkPolicy', () => {
+  const np = find('NetworkPolicy', 'osfleet-controller');
+  const deploy = find('Deployment', 'osfleet-controller');
+  const ports = (deploy.spec.template.spec.containers[0].ports as Obj[]).map((p) => p.name as string);
+
+  it('selects the controller pods and restricts ingress only', () => {
+    expect(np.spec.podSelector).toEqual(deploy.spec.selector);
+    expect(np.spec.policyTypes).toEqual(['Ingress']);
+  });
+
+  it('opens the webhook to all, metrics to the monitoring namespace only, and nothing else (health stays node-only)', () => {
+    const rules = np.spec.ingress as Obj[];
+    const byPort = new Map<string, Obj>();
+    for (const r of rules) for (const p of r.ports as Obj[]) byPort.set(p.port as string, r);
+    expect([...byPort.keys()].sort()).toEqual(['metrics', 'webhook']);
+    for (const p of byPort.keys()) expect(ports).toContain(p);
+    expect(byPort.get('webhook')!.from).toBeUndefined();
+    expect(byPort.get('metrics')!.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+    // Every rule names its ports: no rule opens all ports of the pod.
+    for (const r of rules) expect((r.ports as Obj[]).length).toBeGreaterThan(0);
+  });
+});
+
 describe('agent DaemonSet', () => {
   const ds = find('DaemonSet', 'osfleet-agent');
   const pod = ds.spec.template.spec;
@@ -322,6 +345,38 @@ describe('agent admission policy', () => {
   });
 });
 
+describe('controller node admission policy', () => {
+  const policy = find('ValidatingAdmissionPolicy', 'osfleet-controller-node-writes');
+  const binding = find('ValidatingAdmissionPolicyBinding', 'osfleet-controller-node-writes');
+
+  it('applies to the controller ServiceAccount that deploy/ creates, on every write of Nodes, failing closed', () => {
+    const sa = find('ServiceAccount', CONTROLLER_SA);
+    expect(policy.spec.matchConditions).toEqual([
+      { name: 'osfleet-controller-only', expression: `request.userInfo.username == 'system:serviceaccount:${sa.metadata.namespace}:${sa.metadata.name}'` },
+    ]);
+    expect(policy.spec.failurePolicy).toBe('Fail');
+    const [rule, ...more] = policy.spec.matchConstraints.resourceRules as Obj[];
+    expect(more).toEqual([]);
+    expect(rule!.apiGroups).toEqual(['']);
+    expect(rule!.resources.sort()).toEqual(['nodes', 'nodes/status']);
+    expect(rule!.operations.sort()).toEqual(['CREATE', 'DELETE', 'UPDATE']);
+    expect(binding.spec).toEqual({ policyName: policy.metadata.name, validationActions: ['Deny'] });
+  });
+});
+
+describe('OSNode spec admission policy', () => {
+  const policy = find('ValidatingAdmissionPolicy', 'osfleet-osnode-spec-controller-only');
+
+  it('exempts exactly the controller and the agent ServiceAccounts (and system:masters) and covers create and update', () => {
+    const users = [CONTROLLER_SA, AGENT_SA].map((sa) => `'system:serviceaccount:${find('ServiceAccount', sa).metadata.namespace}:${sa}'`);
+    const text = JSON.stringify(policy.spec.matchConditions);
+    for (const u of users) expect(text).toContain(u);
+    expect(policy.spec.failurePolicy).toBe('Fail');
+    expect(policy.spec.matchConstraints.resourceRules).toEqual([{ apiGroups: ['osfleet.dev'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['osnodes'] }]);
+    expect(find('ValidatingAdmissionPolicyBinding', policy.metadata.name).spec.validationActions).toEqual(['Deny']);
+  });
+});
+
 describe('kustomize images and the example overlay', () => {
   it('lists every container image of the base under `images:` so a digest can be set in one place', () => {
     const k = parseYaml(readFileSync(join(repo, 'deploy/base/kustomization.yaml'), 'utf8')) as Obj;
@@ -331,6 +386,23 @@ describe('kustomize images and the example overlay', () => {
     );
     expect(used.length).toBe(2);
     for (const image of used) expect(names.has(image), image).toBe(true);
+  });
+
+  it('names no image a public registry could serve: placeholders under .invalid whose tag names the fix', () => {
+    // An unedited `kubectl apply -k deploy/` must fail to pull, never run a
+    // public image of the same name as a privileged DaemonSet.
+    const k = parseYaml(readFileSync(join(repo, 'deploy/base/kustomization.yaml'), 'utf8')) as Obj;
+    const entries = k.images as Obj[];
+    const used = [...ofKind('Deployment'), ...ofKind('DaemonSet')].flatMap((w) =>
+      (w.spec.template.spec.containers as Obj[]).map((c) => c.image as string),
+    );
+    for (const image of used) expect(registryOf(image), image).toMatch(/\.invalid$/);
+    for (const e of entries) {
+      const effective = `${e.newName ?? e.name}:${e.newTag ?? 'latest'}`;
+      expect(registryOf(effective), effective).toMatch(/\.invalid$/);
+      expect(e.digest, effective).toBeUndefined();
+      expect(e.newTag, effective).toMatch(/see-deploy-README/);
+    }
   });
 
   it('example FleetSource names Secrets the overlay generates in osfleet-system', () => {
@@ -438,3 +510,15 @@ describe('container build files', () => {
     }
   });
 });
+
+/**
+ * The registry a container runtime pulls `image` from, by the reference
+ * grammar of the distribution spec: the first path component is a host only
+ * when it has a dot or a port, or is `localhost`; otherwise the public default.
+ */
+function registryOf(image: string): string {
+  const slash = image.indexOf('/');
+  if (slash < 0) return 'docker.io';
+  const first = image.slice(0, slash);
+  return /[.:]/.test(first) || first === 'localhost' ? first : 'docker.io';
+}

@@ -180,7 +180,7 @@ beforeAll(async () => {
   cleanups.push(() => core.deleteNamespacedSecret({ namespace: OSFLEET_NS, name: `${p}-git` }));
   await core.createNamespacedSecret({ namespace: OSFLEET_NS, body: { metadata: { name: `${p}-hook` }, stringData: { token: HOOK } } });
   cleanups.push(() => core.deleteNamespacedSecret({ namespace: OSFLEET_NS, name: `${p}-hook` }));
-  await createFleetSource(tb.kc, p, { url: repo.url, secret: `${p}-git`, webhookSecret: `${p}-hook` });
+  await createFleetSource(tb.kc, p, { url: repo.url, namespace: OSFLEET_NS, secret: `${p}-git`, webhookSecret: `${p}-hook` });
   controller = await startControllerProcess({
     kubeconfig: ctl.kubeconfig,
     namespace: OSFLEET_NS,

@@ -1,8 +1,8 @@
 // A test seam for whole-process tests: the rollout reads "now" from a file holding an ISO 8601
 // instant, so an end-to-end test can move a controller process through a week of windows in seconds.
-// Never used unless `osfleet controller --clock-file` is given.
+// Lives under testing/, which the build leaves out: production cannot reach it (controller/testing/main-with-clock.ts).
 import { readFileSync } from 'node:fs';
-import type { Clock } from './clock.js';
+import type { Clock } from '../rollout/clock.js';
 
 export class FileClock implements Clock {
   private timers = new Map<number, { at: number; fn: () => void }>();
