@@ -80,10 +80,11 @@ const guestSysctl = async (key: string) => vm.read(`/proc/sys/${key.replace(/\./
 
 // ---------- the repository ----------
 
+const versionRef = (img: VmImage) => `${p}-${img.version.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
 const versionDoc = (img: VmImage) => `apiVersion: osfleet.dev/v1alpha1
 kind: OSVersion
 metadata:
-  name: ${p}-${img.version.toLowerCase().replace(/[^a-z0-9]+/g, '-')}
+  name: ${versionRef(img)}
 spec:
   version: "${img.version}"
   image:
@@ -91,7 +92,6 @@ spec:
     sha256: ${img.sha256}
     size: ${img.size}
 `;
-const versionRef = (img: VmImage) => `${p}-${img.version.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
 const policyDoc = (img: VmImage) => `apiVersion: osfleet.dev/v1alpha1
 kind: RolloutPolicy
 metadata:
