@@ -3,7 +3,8 @@
 //   image.slot_mb, and the VM story's figures (test/vm/node.test.ts prints them as VM_FIGURE lines):
 //   vm.boot_to_agent_ready_s, vm.upgrade_push_to_done_s, vm.revert_push_to_done_s, vm.fallback_s,
 //   vm.health_fallback_s, each with the accelerator it ran under (kvm or tcg).
-// Needs root, like the image build. OSFLEET_BENCH_SKIP_COLD=1 leaves out the cold build (minutes).
+// Needs root, like the image build. OSFLEET_BENCH_SKIP_COLD=1 leaves out the cold build (minutes);
+// OSFLEET_BENCH_SKIP_STORY=1 leaves out the VM story (a quarter of an hour under TCG).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,6 +56,7 @@ export async function run(): Promise<VmFigure[]> {
     rmSync(cache, { recursive: true, force: true });
     rmSync(outDir, { recursive: true, force: true });
   }
+  if (process.env.OSFLEET_BENCH_SKIP_STORY) return out;
   for (const f of await vmStory()) out.push({ name: f.name, value: Math.round(f.value * 10) / 10, unit: f.unit, ...(f.accel ? { accel: f.accel } : {}) });
   return out;
 }
