@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "hack/demo-vm.sh: run as root (building images needs chroot and device nodes)" >&2; exit 1; }
 bash hack/deps.sh
 bash hack/build-k8s.sh >/dev/null
+# The tested Node (Node 24, fetched and cached when the machine's is older), as `npm test` uses.
+node_bin="$(bash hack/node.sh)"
+export PATH="$(dirname "$node_bin"):$PATH"
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build >/dev/null
 npx tsx test/vm/images.ts
