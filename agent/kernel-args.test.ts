@@ -21,6 +21,17 @@ describe('kernel arguments', () => {
     expect(() => effectiveKernelArgs([], { add: ['root=/dev/sda1'] })).toThrow(/set by the osfleet boot entry/);
   });
 
+  it("ignores what the boot entry itself passes (panic=10 once, osfleet.try): booted with the slot's args is not pending", async () => {
+    const file = path.join(tempDir(), 'grubenv');
+    await writeGrubEnvFile(file, new Map([['saved_entry', 'osfleet-B'], ['osfleet_kargs_base', 'console=ttyS0']]));
+    const booted = ['BOOT_IMAGE=/boot/vmlinuz', 'root=PARTLABEL=osfleet-B', 'ro', 'panic=10', 'osfleet.slot=B', 'osfleet.try=1', 'console=ttyS0', 'nosmt'];
+    expect(await applyKernelArgs(file, 'B', booted, { add: ['nosmt'] })).toEqual({ slot: 'B', args: ['console=ttyS0', 'nosmt'], pendingReboot: false });
+    // A slot's own panic= comes after the boot entry's and is the slot's to compare.
+    const withPanic = [...booted, 'panic=30'];
+    expect((await applyKernelArgs(file, 'B', withPanic, { add: ['nosmt', 'panic=30'] })).pendingReboot).toBe(false);
+    expect((await applyKernelArgs(file, 'B', booted, { add: ['nosmt', 'panic=30'] })).pendingReboot).toBe(true);
+  });
+
   it('writes the args of the slot that boots next and reports a pending reboot until booted with them', async () => {
     const file = path.join(tempDir(), 'grubenv');
     await writeGrubEnvFile(file, new Map([['saved_entry', 'osfleet-A'], ['osfleet_kargs_base', 'quiet']]));
