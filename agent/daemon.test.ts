@@ -6,6 +6,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBootState } from './bootloader.js';
+import { readGrubEnvFile, writeGrubEnvFile } from './grubenv.js';
 import { startAgent } from './daemon.js';
 import { createHost } from './host.js';
 import { readAgentState } from './settings-state.js';
@@ -70,5 +71,32 @@ describe('agent reboot bookkeeping', () => {
     } finally {
       await again.stop();
     }
+  });
+
+  it('a rollback flip boots the old slot with the kernel arguments in force, not the ones it carried', async () => {
+    // GIVEN a node on slot B (2.0, booted with nosmt), slot A still holding 1.0 and its old nosmt argument
+    const sb = createSandbox({ booted: 'B' });
+    writeFileSync(await createHost(sb.config).slotDevicePath('A'), v1);
+    writeFileSync(await createHost(sb.config).slotDevicePath('B'), v2);
+    await writeSlots(sb.config.persistDir, { version: 1, slots: { A: { version: '1.0', sha256: sha(v1), size: v1.length }, B: { version: '2.0', sha256: sha(v2), size: v2.length } } });
+    await writeGrubEnvFile(sb.config.grubenvPath, new Map([['saved_entry', 'osfleet-B'], ['osfleet_kargs_A', 'nosmt'], ['osfleet_kargs_B', 'nosmt']]));
+    sb.boot(['root=PARTLABEL=osfleet-B', 'ro', 'osfleet.slot=B', 'nosmt']);
+    // WHEN git reverts both the version and the argument: target 1.0 (in slot A) with no kernel arguments
+    const node = upgradeOSNode({ version: '1.0', url: `${images.url}/v1.img`, sha256: sha(v1), size: v1.length });
+    node.spec.config = { hash: 'sha256:reverted', sysctl: {}, kernelArgs: { add: [], remove: [] } };
+    node.spec.permit = { token: 't1', stage: true, applySettings: true, reboot: true };
+    let reboots = 0;
+    const host = { ...createHost(sb.config), reboot: async () => void reboots++ };
+    const agent = startAgent({ nodeName: 'n1', host, client: memoryClient(node), logger: pino({ level: 'silent' }), resyncMs: 100 });
+    try {
+      await until('the reboot into slot A', () => reboots === 1);
+    } finally {
+      await agent.stop();
+    }
+    // THEN slot A is armed without a download and boots without the reverted argument
+    const env = await readGrubEnvFile(sb.config.grubenvPath);
+    expect(env.get('next_entry')).toBe('osfleet-A');
+    expect(env.get('osfleet_kargs_A')).toBe('');
+    expect(images.requests.filter((r) => r.path === '/v1.img')).toEqual([]);
   });
 });
