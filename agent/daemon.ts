@@ -195,6 +195,9 @@ export function startAgent(opts: AgentOptions): AgentHandle {
         }
         const result = await performUpgradeAction(ctx, decision.action);
         if (result.kind === 'health') health = result.health;
+        if (result.kind === 'discarded') logger.error({ action: decision.action.kind, reason: result.reason }, 'slot not armed: its device no longer holds what was written; writing it again');
+        if (result.kind === 'done' && result.verified) logger.info({ action: decision.action.kind, ...result.verified }, 'slot verified on its device before arming');
+        if (result.kind === 'staged' && result.write.verified) logger.info({ ...result.write.verified }, 'written slot verified on its device before arming');
         if (result.kind === 'rebooting') {
           rebootRequestedAt = Date.now();
           return; // the machine goes down; the agent on the booted system reports

@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { dropBlockDeviceCache } from './slot-verify.js';
 
 export type Slot = 'A' | 'B';
 export const SLOTS: readonly Slot[] = ['A', 'B'];
@@ -50,6 +51,8 @@ export interface HostConfig {
   partLabelDir: string;
   /** argv of the reboot command. */
   rebootCommand: readonly string[];
+  /** argv, before the device path, that drops an unmounted block device's page cache (BLKFLSBUF). */
+  flushDeviceCommand?: readonly string[];
 }
 
 /** Production defaults: host root mounted at `/host`, /proc from the host PID namespace. */
@@ -65,6 +68,7 @@ export function defaultHostConfig(root = '/host'): HostConfig {
     slotDevices: { A: { partLabel: 'osfleet-A' }, B: { partLabel: 'osfleet-B' } },
     partLabelDir: path.join(root, 'dev/disk/by-partlabel'),
     rebootCommand: ['chroot', root, 'systemctl', 'reboot'],
+    flushDeviceCommand: ['blockdev', '--flushbufs'],
   };
 }
 
@@ -80,6 +84,8 @@ export interface Host {
   reboot(): Promise<void>;
   /** The id of the running boot, or undefined when the kernel does not say (then reboots cannot be told apart). */
   bootId(): Promise<string | undefined>;
+  /** Drop a slot device's page cache so reads come from the disk: "dropped", or why it was kept. */
+  dropDeviceCache(device: string): Promise<string>;
 }
 
 export function createHost(config: HostConfig): Host {
@@ -135,6 +141,9 @@ export function createHost(config: HostConfig): Host {
       } catch {
         return undefined; // no such file (not Linux, or a sandbox without one): treated as unknown
       }
+    },
+    dropDeviceCache(device) {
+      return dropBlockDeviceCache(device, config.flushDeviceCommand ?? ['blockdev', '--flushbufs']);
     },
     reboot() {
       const [cmd, ...args] = config.rebootCommand;

@@ -2,7 +2,7 @@
 export class ImageWriteError extends Error {
   constructor(
     message: string,
-    readonly reason: 'DigestMismatch' | 'ActiveSlot' | 'BadImageRef' | 'Download' | 'Device',
+    readonly reason: 'DigestMismatch' | 'ActiveSlot' | 'BadImageRef' | 'Download' | 'Device' | 'SlotMismatch',
   ) {
     super(message);
     this.name = 'ImageWriteError';

@@ -55,10 +55,11 @@ describe('compressed slot images', () => {
       expect(compressedSize).toBeLessThan(raw.length / 2);
       const { sb, result } = stage(file, { sha256: digest[file]!, size: raw.length });
       const r = await result;
-      expect(r).toMatchObject({ bytes: raw.length, sha256: digest[file], resumedFrom: 0 });
+      expect(r).toMatchObject({ bytes: raw.length, sha256: digest[file], deviceSha256: rawSha, resumedFrom: 0, verified: { bytes: raw.length } });
       expect(await sha256OfFile(slotB(sb), raw.length)).toBe(rawSha);
       const slots = await readSlots(sb.config.persistDir);
-      expect(slots.slots.B).toEqual({ version: '2', sha256: digest[file], size: raw.length });
+      // The pin (over what the server sent) and the digest of the bytes on the device, which a rollback re-checks.
+      expect(slots.slots.B).toEqual({ version: '2', sha256: digest[file], size: raw.length, deviceSha256: rawSha });
       expect(slots.attempt).toMatchObject({ slot: 'B', sha256: digest[file] });
     });
   }

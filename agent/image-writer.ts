@@ -1,13 +1,14 @@
 // Stage an OS image into the inactive slot: stream it over HTTP(S), hash and write it
 // in one pass with flat memory, resume after interruptions, and arm the slot only
-// when the bytes on the device match the pinned sha256.
+// when what arrived matches the pinned sha256 and the device, read back, holds what was written.
 import { readFileSync, statSync } from 'node:fs';
 import { type FileHandle, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { atomicWriteFile } from './atomic-file.js';
 import { armSlot, readBootState, disarm } from './bootloader.js';
 import { type Host, type Slot, otherSlot } from './host.js';
-import { updateSlots } from './slots.js';
+import { type SlotsState, updateSlots } from './slots.js';
+import { type SlotVerification, verifySlotDevice } from './slot-verify.js';
 import { ImageWriteError } from './image-error.js';
 import { newImageHash, type ImageHash } from './image-hash.js';
 import { type BodyReader, type BodySink, getImage } from './image-transport.js';
@@ -51,6 +52,8 @@ export interface WriteImageOptions {
   /** Extra trust roots for https (tests). */
   ca?: string | Buffer;
   signal?: AbortSignal;
+  /** Read the slot back from its device and compare before recording and arming it (default true; benchmarks turn it off to measure it apart). */
+  verifyOnDevice?: boolean;
 }
 
 export interface WriteImageResult {
@@ -58,6 +61,10 @@ export interface WriteImageResult {
   device: string;
   bytes: number;
   sha256: string;
+  /** sha256 of the bytes on the device (equal to `sha256` for a raw image). */
+  deviceSha256: string;
+  /** The read-back of the device before arming (absent when verifyOnDevice is false). */
+  verified?: SlotVerification;
   /** Where this run started: > 0 when it resumed a previous run's progress. */
   resumedFrom: number;
   /** HTTP requests made (redirect hops included). */
@@ -151,12 +158,13 @@ export async function writeImage(opts: WriteImageOptions): Promise<WriteImageRes
     const run = new StreamRun(opts, fh, state, stateFile, chunkBytes, checkpointBytes, capacity);
     let bytes: number;
     let got: string;
+    let deviceSha256: string;
     try {
       if (resumedFrom > 0) await run.hashPrefix(resumedFrom);
       bytes = await run.download();
       await fh.sync();
       // The run's hash: it starts a new one when a server ignores Range and the image restarts from 0.
-      got = await run.digest();
+      ({ pinned: got, device: deviceSha256 } = await run.digests());
     } finally {
       run.close();
     }
@@ -168,14 +176,21 @@ export async function writeImage(opts: WriteImageOptions): Promise<WriteImageRes
         'DigestMismatch',
       );
     }
-    await updateSlots(persist, (s) => ({
-      ...s,
-      slots: { ...s.slots, [slot]: { version: image.version, sha256: want, size: bytes } },
-      attempt: opts.arm === false ? s.attempt : { slot, version: image.version, sha256: want, fromSlot: booted },
-    }));
+    // What was hashed on the way is what the agent handed to the kernel; read the device back (from
+    // the disk, its cache dropped) before anything may boot it.
+    const verified = opts.verifyOnDevice === false ? undefined : await verifySlotDevice(host, slot, { sha256: deviceSha256, size: bytes }, `image ${image.version} as just written`);
+    await updateSlots(persist, (s) => {
+      const next: SlotsState = {
+        ...s,
+        slots: { ...s.slots, [slot]: { version: image.version, sha256: want, size: bytes, ...(deviceSha256 !== want ? { deviceSha256 } : {}) } },
+        attempt: opts.arm === false ? s.attempt : { slot, version: image.version, sha256: want, fromSlot: booted },
+      };
+      if (next.discarded?.slot === slot) delete next.discarded;
+      return next;
+    });
     if (opts.arm !== false) await armSlot(host.config.grubenvPath, slot, opts.maxBootTries ?? 1);
     await rm(stateFile, { force: true });
-    return { slot, device, bytes, sha256: got, resumedFrom, requests: run.requests };
+    return { slot, device, bytes, sha256: got, deviceSha256, resumedFrom, requests: run.requests, ...(verified ? { verified } : {}) };
   } finally {
     await fh.close().catch(() => undefined);
   }
@@ -236,10 +251,9 @@ class StreamRun implements BodySink {
     this.hash = this.ringHash();
   }
 
-  /** The sha256 of the ring's bytes: what is pinned for a raw image; a compressed one is hashed before decompression. */
+  /** The sha256 of the ring's bytes, which are what lands on the device (decompressed, for a compressed image). */
   private ringHash(): ImageHash {
-    if (!this.compression) return newImageHash(this.ring.map((r) => r.buf));
-    return { update: () => Promise.resolve(), digest: () => Promise.resolve(this.compressedDigest ?? ''), close: () => undefined };
+    return newImageHash(this.ring.map((r) => r.buf));
   }
 
   async download(): Promise<number> {
@@ -280,9 +294,13 @@ class StreamRun implements BodySink {
     return this.position + this.used;
   }
 
-  /** sha256 of the bytes written (call after download()). */
-  digest(): Promise<string> {
-    return this.hash.digest();
+  /**
+   * After download(): `pinned`, the sha256 of what the server sent (the bytes written, for a raw image;
+   * the compressed stream otherwise), and `device`, the sha256 of the bytes written to the device.
+   */
+  async digests(): Promise<{ pinned: string; device: string }> {
+    const device = await this.hash.digest();
+    return { pinned: this.compression ? (this.compressedDigest ?? '') : device, device };
   }
 
   close(): void {

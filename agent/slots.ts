@@ -9,8 +9,25 @@ export const SLOTS_FILE = 'var/lib/osfleet/slots.json';
 
 export interface SlotContent {
   version: string;
+  /** The pinned digest: over the bytes the server sent (compressed, for a .zst or .gz image). */
   sha256: string;
+  /** Bytes on the device. */
   size: number;
+  /** sha256 of the `size` bytes on the device, where it differs from `sha256` (a compressed image). */
+  deviceSha256?: string;
+}
+
+/** What the slot's device must hold for this content: checked before the slot is armed. */
+export function deviceContent(c: SlotContent): { sha256: string; size: number } {
+  return { sha256: c.deviceSha256 ?? c.sha256, size: c.size };
+}
+
+/** A slot whose bytes no longer matched what was written, and was forgotten (so it is written again). */
+export interface DiscardedSlot {
+  slot: Slot;
+  version: string;
+  reason: string;
+  at: string;
 }
 
 export interface Attempt {
@@ -41,6 +58,8 @@ export interface SlotsState {
   attempt?: Attempt;
   /** The last upgrade that did not succeed; sticky for that target so it is not retried in a loop. */
   lastFailure?: Outcome;
+  /** The last slot found changed on its device before arming; cleared when that slot is written again. */
+  discarded?: DiscardedSlot;
 }
 
 export function emptySlotsState(): SlotsState {
@@ -82,6 +101,7 @@ function slotsStateProblem(v: unknown): string | undefined {
     if (!content || typeof content.version !== 'string' || typeof content.sha256 !== 'string' || typeof content.size !== 'number') {
       return `slot ${k} needs version, sha256 and size`;
     }
+    if (content.deviceSha256 !== undefined && !/^[0-9a-f]{64}$/.test(content.deviceSha256)) return `slot ${k} has a deviceSha256 that is not 64 lowercase hex characters`;
   }
   if (s.attempt !== undefined) {
     const a = s.attempt as Partial<Attempt> | null;

@@ -2,9 +2,11 @@
 // and gathers the facts decideUpgrade needs from the host.
 import { armSlot, disarm, makePermanent, readBootState } from './bootloader.js';
 import { type HealthCheck, type HealthOptions, type HealthResult, runHealthChecks } from './health.js';
-import type { Host } from './host.js';
+import type { Host, Slot } from './host.js';
 import { type WriteImageOptions, type WriteImageResult, writeImage } from './image-writer.js';
-import { readSlots, updateSlots } from './slots.js';
+import { ImageWriteError } from './image-error.js';
+import { deviceContent, readSlots, updateSlots } from './slots.js';
+import { type SlotVerification, verifySlotDevice } from './slot-verify.js';
 import type { UpgradeAction, UpgradeFacts, UpgradeSpec } from './upgrade.js';
 
 export async function gatherUpgradeFacts(host: Host, spec: UpgradeSpec, extra: Partial<UpgradeFacts> = {}): Promise<UpgradeFacts> {
@@ -23,7 +25,9 @@ export interface ActionContext {
 }
 
 export type ActionResult =
-  | { kind: 'done' }
+  | { kind: 'done'; verified?: SlotVerification }
+  /** The slot to arm no longer held what was written: forgotten (it is written again), not armed. */
+  | { kind: 'discarded'; reason: string }
   | { kind: 'staged'; write: WriteImageResult }
   | { kind: 'health'; health: HealthResult }
   | { kind: 'rebooting' };
@@ -41,6 +45,8 @@ export async function performUpgradeAction(ctx: ActionContext, action: UpgradeAc
       return { kind: 'staged', write };
     }
     case 'flip': {
+      const checked = await checkBeforeArming(ctx, action.slot, now());
+      if (checked.kind === 'discarded') return checked;
       const booted = await host.bootedSlot();
       await updateSlots(persist, (s) => {
         const next = { ...s, attempt: { slot: action.slot, version: action.version, sha256: action.sha256, fromSlot: booted } };
@@ -48,11 +54,14 @@ export async function performUpgradeAction(ctx: ActionContext, action: UpgradeAc
         return next;
       });
       await armSlot(grubenv, action.slot, ctx.maxBootTries ?? 1);
-      return { kind: 'done' };
+      return checked;
     }
-    case 'rearm':
+    case 'rearm': {
+      const checked = await checkBeforeArming(ctx, action.slot, now());
+      if (checked.kind === 'discarded') return checked;
       await armSlot(grubenv, action.slot, ctx.maxBootTries ?? 1);
-      return { kind: 'done' };
+      return checked;
+    }
     case 'cancel': {
       const state = await readBootState(grubenv);
       if (state.next === action.slot) await disarm(grubenv);
@@ -97,5 +106,33 @@ export async function performUpgradeAction(ctx: ActionContext, action: UpgradeAc
       });
       return { kind: 'done' };
     }
+  }
+}
+
+/**
+ * Before GRUB may boot a slot that was written earlier (a rollback flip, a re-arm, possibly days
+ * later): its device must still hold the bytes recorded for it. When it does not, the slot is
+ * forgotten, so the next pass writes the target again instead of booting what is there, and the
+ * reason is kept for the OSNode's status.
+ */
+async function checkBeforeArming(ctx: ActionContext, slot: Slot, at: string): Promise<ActionResult> {
+  const persist = ctx.host.config.persistDir;
+  const content = (await readSlots(persist)).slots[slot];
+  if (!content) throw new Error(`slot ${slot} has no recorded content; refusing to arm it`);
+  try {
+    return { kind: 'done', verified: await verifySlotDevice(ctx.host, slot, deviceContent(content), `${content.version} as it was written`) };
+  } catch (err) {
+    if (!(err instanceof ImageWriteError && err.reason === 'SlotMismatch')) throw err;
+    const reason = err.message;
+    await updateSlots(persist, (s) => {
+      const slots = { ...s.slots };
+      delete slots[slot];
+      const next = { ...s, slots, discarded: { slot, version: content.version, reason, at } };
+      if (next.attempt?.slot === slot) delete next.attempt;
+      return next;
+    });
+    const boot = await readBootState(ctx.host.config.grubenvPath);
+    if (boot.next === slot) await disarm(ctx.host.config.grubenvPath);
+    return { kind: 'discarded', reason };
   }
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -115,6 +115,7 @@ describe('A/B upgrade across simulated reboots', () => {
     const www = tempDir();
     mkdirSync(www, { recursive: true });
     writeFileSync(path.join(www, 'v2.img'), v2);
+    writeFileSync(path.join(www, 'v1.img'), v1);
     server = await startImageServer(www);
     spec2.target!.image.url = `${server.url}/v2.img`;
     api = http.createServer((_req, res) => res.writeHead(403).end()); // an apiserver saying "forbidden" is up
@@ -200,5 +201,56 @@ describe('A/B upgrade across simulated reboots', () => {
     expect((await runAgent(node, back, healthy())).at(-1)).toMatchObject({ phase: 'Done' });
     expect(await readBootState(node.sb.config.grubenvPath)).toMatchObject({ saved: 'A', next: undefined });
     expect(server.requests).toHaveLength(0);
+  });
+
+  it('a rollback slot whose bytes changed on its device since they were written is not armed: forgotten, then written again', async () => {
+    const node = await nodeOnV1();
+    await runAgent(node, spec2, healthy());
+    await bootMachine(node);
+    await runAgent(node, spec2, healthy());
+    expect(await readBootState(node.sb.config.grubenvPath)).toMatchObject({ saved: 'B' });
+    // Slot A, not touched by the agent since, changes on its device (a bad sector, a mount by hand).
+    const deviceA = await node.host.slotDevicePath('A');
+    const fd = openSync(deviceA, 'r+');
+    writeSync(fd, Buffer.from([0xff ^ v1[4096]!]), 0, 1, 4096);
+    closeSync(fd);
+    server.requests.length = 0;
+    const back: UpgradeSpec = { target: { version: '1.0', image: { url: `${server.url}/v1.img`, sha256: sha(v1), size: v1.length } }, permit: { stage: true, reboot: true } };
+    const d = await runAgent(node, back, healthy());
+    // The flip is decided from the record, refused by the device; the next pass downloads.
+    expect(d.map((x) => [x.phase, x.action.kind])).toEqual([
+      ['Staged', 'flip'],
+      ['Downloading', 'stage'],
+      ['Rebooting', 'reboot'],
+    ]);
+    expect(d[1]!.message).toMatch(/^Starting the download of 1\.0 into slot A\. Slot A had 1\.0, but its bytes changed on the device since they were written \(slot A \(.*\) does not hold 1\.0 as it was written: the sha256 of its first 1048576 bytes is [0-9a-f]{64}, but [0-9a-f]{64} was written/);
+    expect(server.requests.map((r) => r.path)).toEqual(['/v1.img']);
+    expect(createHash('sha256').update(readFileSync(deviceA).subarray(0, v1.length)).digest('hex')).toBe(sha(v1));
+    const slots = await readSlots(node.sb.config.persistDir);
+    expect(slots.discarded).toBeUndefined(); // written again: nothing left to report
+    expect(slots.slots.A).toMatchObject({ version: '1.0', sha256: sha(v1) });
+    expect(await bootMachine(node)).toBe('A');
+    expect((await runAgent(node, back, healthy())).at(-1)).toMatchObject({ phase: 'Done' });
+  });
+
+  it('a verified slot whose arming GRUB lost is checked again before it is re-armed', async () => {
+    const node = await nodeOnV1();
+    const stageOnly: UpgradeSpec = { ...spec2, permit: { stage: true } };
+    expect((await runAgent(node, stageOnly, healthy())).at(-1)).toMatchObject({ phase: 'Staged', reason: 'WaitingForRebootPermit' });
+    // Someone clears next_entry, and slot B's bytes change while the node waits for its reboot permit.
+    const env = await readGrubEnvFile(node.sb.config.grubenvPath);
+    env.delete('next_entry');
+    await writeGrubEnvFile(node.sb.config.grubenvPath, env);
+    const fd = openSync(await node.host.slotDevicePath('B'), 'r+');
+    writeSync(fd, Buffer.from('not the image'), 0, 13, 0);
+    closeSync(fd);
+    const d = await runAgent(node, stageOnly, healthy());
+    expect(d.map((x) => [x.phase, x.action.kind])).toEqual([
+      ['Staged', 'rearm'],
+      ['Downloading', 'stage'],
+      ['Staged', 'none'],
+    ]);
+    expect((await readBootState(node.sb.config.grubenvPath)).next).toBe('B');
+    expect(createHash('sha256').update(readFileSync(await node.host.slotDevicePath('B')).subarray(0, v2.length)).digest('hex')).toBe(sha(v2));
   });
 });

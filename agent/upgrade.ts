@@ -139,15 +139,17 @@ export function decideUpgrade(f: UpgradeFacts): UpgradeDecision {
     });
   }
   if (f.stageError) return d('Failed', 'StageFailed', `Staging ${target.version} into slot ${other} failed: ${f.stageError}`);
+  // A slot forgotten because its device no longer held what was written: say so until it is written again.
+  const lost = slots.discarded?.slot === other ? ` Slot ${other} had ${slots.discarded.version}, but its bytes changed on the device since they were written (${slots.discarded.reason}), so it is written again.` : '';
   if (f.download) {
     const total = f.download.bytesTotal;
     return {
-      ...d('Downloading', 'Downloading', `Writing ${target.version} into slot ${other}: ${mib(f.download.bytesDone)}${total ? ` of ${mib(total)}` : ''}.`),
+      ...d('Downloading', 'Downloading', `Writing ${target.version} into slot ${other}: ${mib(f.download.bytesDone)}${total ? ` of ${mib(total)}` : ''}.${lost}`),
       download: f.download,
     };
   }
-  if (!permit.stage) return d('Idle', 'WaitingForStagePermit', `Target ${target.version} needs a download into slot ${other}; waiting for permission to stage it.`);
-  return d('Downloading', 'Downloading', `Starting the download of ${target.version} into slot ${other}.`, {
+  if (!permit.stage) return d('Idle', 'WaitingForStagePermit', `Target ${target.version} needs a download into slot ${other}; waiting for permission to stage it.${lost}`);
+  return d('Downloading', 'Downloading', `Starting the download of ${target.version} into slot ${other}.${lost}`, {
     kind: 'stage',
     slot: other,
     image: { version: target.version, url: target.image.url, sha256: target.image.sha256, ...(target.image.size !== undefined ? { size: target.image.size } : {}) },

@@ -4,7 +4,7 @@
 // reads the guest through the QEMU guest agent (guest-exec), never through a model of it. The guest
 // reaches nothing but the host-loopback ports a test forwards (-netdev user,restrict=on + guestfwd).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -34,6 +34,22 @@ export interface VmOptions {
   forwards?: Forward[];
   memoryMiB?: number;
   cpus?: number;
+  /**
+   * How long the console may stay silent after the guest's last words before a reset ("reboot:
+   * Restarting system") before the harness calls the reset hung (default 120 s; the firmware
+   * prints within seconds of a reset, even under TCG).
+   */
+  resetHangMs?: number;
+}
+
+/** A reset after which the virtual machine showed no sign of life (not even the firmware). */
+export interface ResetHang {
+  at: string;
+  accel: Accel;
+  /** What QEMU's monitor said of the machine (query-status), e.g. "running" or "internal-error". */
+  status: string;
+  /** The accelerator it was powered on again with. */
+  restartedWith: Accel;
 }
 
 /** Why QEMU cannot run here, or undefined. The VM tests fail with this message instead of skipping. */
@@ -50,34 +66,55 @@ export function qemuProblem(): string | undefined {
 }
 
 /**
- * KVM only where it really boots a kernel: on a nested host /dev/kvm may exist and accept
- * KVM_CREATE_VM while a guest hangs after the firmware. The probe boots `kernel` without a root
- * filesystem under KVM; reaching the kernel's "Kernel panic" within the timeout proves KVM works.
- * OSFLEET_VM_ACCEL=kvm|tcg overrides the probe.
+ * The CPU a guest gets: the host's under KVM, QEMU's fullest model under TCG. (Taking vmx/svm away
+ * under TCG was tried: systemd in the guest then failed every mount and went to emergency mode.)
  */
-export async function chooseAccel(kernel: string, workDir: string, timeoutMs = 20_000): Promise<{ accel: Accel; why: string }> {
+export function cpuModel(accel: Accel): string {
+  return accel === 'kvm' ? 'host' : 'max';
+}
+
+/** Console lines a Linux guest prints last before the machine resets. */
+const RESET_MARKER = /reboot: (?:Restarting system|machine restart)\s*$/;
+
+/**
+ * KVM only where it really boots, and reboots: on a nested host /dev/kvm may exist and accept
+ * KVM_CREATE_VM while a guest hangs after the firmware, or boots once and hangs at its first reset.
+ * The probe boots `kernel` through the same UEFI firmware the tests use, without a root filesystem,
+ * so it panics and resets (panic=1); seeing the kernel come up a second time through the firmware
+ * within the timeout proves KVM works for what the tests do. OSFLEET_VM_ACCEL=kvm|tcg overrides it.
+ */
+export async function chooseAccel(kernel: string, workDir: string, timeoutMs = 60_000): Promise<{ accel: Accel; why: string }> {
   const forced = process.env.OSFLEET_VM_ACCEL;
   if (forced === 'kvm' || forced === 'tcg') return { accel: forced, why: `OSFLEET_VM_ACCEL=${forced}` };
   if (!existsSync('/dev/kvm')) return { accel: 'tcg', why: 'no /dev/kvm' };
+  const r = await probeBoots('kvm', kernel, workDir, timeoutMs);
+  return r.boots >= 2
+    ? { accel: 'kvm', why: `a kernel booted, reset and booted again under KVM through the firmware in ${r.secs} s` }
+    : { accel: 'tcg', why: `under KVM a kernel ${r.boots === 0 ? 'did not boot' : 'booted but did not come back after its reset'} (${r.qemuSaid ? `QEMU: ${r.qemuSaid}` : `within ${r.secs} s`}); using TCG` };
+}
+
+/** Boots `kernel` (no root: it panics and resets) through OVMF; counts kernel boots until two or the timeout. */
+export async function probeBoots(accel: Accel, kernel: string, workDir: string, timeoutMs: number): Promise<{ boots: number; secs: string; qemuSaid: string }> {
   mkdirSync(workDir, { recursive: true });
-  const log = path.join(workDir, 'kvm-probe.log');
+  const log = path.join(workDir, `${accel}-probe.log`);
+  writeFileSync(log, '');
   const started = Date.now();
   let qemuErr = '';
-  const ok = await new Promise<boolean>((resolve) => {
-    const p = spawn('qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-m', '256', '-nodefaults', '-display', 'none', '-no-reboot', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1', '-serial', `file:${log}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    p.stderr?.on('data', (b: Buffer) => (qemuErr = (qemuErr + b.toString()).slice(-300)));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', () => {
-      clearTimeout(timer);
-      resolve(existsSync(log) && /Kernel panic/.test(readFileSync(log, 'latin1')));
-    });
-    p.on('error', () => resolve(false));
+  const boots = () => (readFileSync(log, 'latin1').match(/Linux version \d/g) ?? []).length;
+  const p = spawn(
+    'qemu-system-x86_64',
+    ['-machine', 'q35', '-accel', accel, '-cpu', cpuModel(accel), '-m', '256', '-nodefaults', '-display', 'none', '-bios', OVMF, '-kernel', kernel, '-append', 'console=ttyS0 panic=1', '-serial', `file:${log}`],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  p.stderr?.on('data', (b: Buffer) => (qemuErr = (qemuErr + b.toString()).slice(-300)));
+  const exited = new Promise<void>((resolve) => {
+    p.on('exit', () => resolve());
+    p.on('error', () => resolve());
   });
-  const secs = ((Date.now() - started) / 1000).toFixed(1);
-  const said = qemuErr.trim().split('\n')[0];
-  return ok
-    ? { accel: 'kvm', why: `a kernel booted under KVM in ${secs} s` }
-    : { accel: 'tcg', why: `a kernel did not boot under KVM (${said ? `QEMU: ${said}` : `nothing within ${secs} s`}); using TCG` };
+  while (Date.now() - started < timeoutMs && boots() < 2 && p.exitCode === null && p.signalCode === null) await new Promise((r) => setTimeout(r, 250));
+  p.kill('SIGKILL');
+  await exited;
+  return { boots: boots(), secs: ((Date.now() - started) / 1000).toFixed(1), qemuSaid: qemuErr.trim().split('\n')[0] ?? '' };
 }
 
 export interface ExecResult {
@@ -88,17 +125,29 @@ export interface ExecResult {
 
 export class Vm {
   readonly consoleLog: string;
+  /** QEMU's own messages (stderr), appended across power-ons. */
+  readonly qemuLog: string;
   readonly overlay: string;
   private readonly qgaSocket: string;
+  private readonly qmpSocket: string;
   private proc: ChildProcess | undefined;
   private exited: Promise<void> | undefined;
+  private resetWatch: NodeJS.Timeout | undefined;
+  private powerCycling = false;
   /** QEMU processes started (power-ons). */
   powerOns = 0;
+  /** The accelerator of the running (or next) power-on; a hung reset under KVM moves it to TCG. */
+  accel: Accel;
+  /** Resets the virtual hardware did not come back from, each followed by a power cycle. */
+  readonly resetHangs: ResetHang[] = [];
 
   private constructor(readonly opts: VmOptions) {
     this.consoleLog = path.join(opts.workDir, `${opts.name}.console.log`);
+    this.qemuLog = path.join(opts.workDir, `${opts.name}.qemu.log`);
     this.overlay = path.join(opts.workDir, `${opts.name}.qcow2`);
     this.qgaSocket = path.join(opts.workDir, `${opts.name}.qga.sock`);
+    this.qmpSocket = path.join(opts.workDir, `${opts.name}.qmp.sock`);
+    this.accel = opts.accel;
   }
 
   static async create(opts: VmOptions): Promise<Vm> {
@@ -108,6 +157,7 @@ export class Vm {
     const vm = new Vm(opts);
     await execFileP('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', path.resolve(opts.disk), '-F', 'raw', vm.overlay]);
     writeFileSync(vm.consoleLog, '');
+    writeFileSync(vm.qemuLog, '');
     return vm;
   }
 
@@ -123,8 +173,8 @@ export class Vm {
     return [
       '-name', o.name,
       '-machine', 'q35',
-      '-accel', o.accel,
-      '-cpu', o.accel === 'kvm' ? 'host' : 'max',
+      '-accel', this.accel,
+      '-cpu', cpuModel(this.accel),
       '-smp', String(o.cpus ?? 2),
       '-m', String(o.memoryMiB ?? 1024),
       '-nodefaults', '-display', 'none',
@@ -135,6 +185,7 @@ export class Vm {
       '-chardev', `socket,id=qga0,path=${this.qgaSocket},server=on,wait=off`,
       '-device', 'virtio-serial-pci',
       '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
+      '-qmp', `unix:${this.qmpSocket},server=on,wait=off`,
       '-netdev', `user,id=n0,restrict=on${fwd}`,
       '-device', 'virtio-net-pci,netdev=n0',
       ...fw,
@@ -144,28 +195,74 @@ export class Vm {
   /** Power on. Guest reboots stay inside this QEMU process (reset → firmware → GRUB). */
   start(): void {
     if (this.proc) throw new Error(`${this.opts.name} is already running`);
-    const p = spawn('qemu-system-x86_64', this.args(), { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr?.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
+    const errFd = openSync(this.qemuLog, 'a');
+    const p = spawn('qemu-system-x86_64', this.args(), { stdio: ['ignore', 'ignore', errFd] });
+    closeSync(errFd);
     this.proc = p;
     this.powerOns++;
     this.exited = new Promise((resolve) =>
       p.on('exit', (code, signal) => {
         if (this.proc === p) this.proc = undefined;
-        if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') writeFileSync(this.consoleLog, `\n[harness] qemu exited ${code ?? signal}: ${err}\n`, { flag: 'a' });
+        if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') writeFileSync(this.consoleLog, `\n[harness] qemu exited ${code ?? signal}: ${this.qemuLogTail()}\n`, { flag: 'a' });
         resolve();
       }),
     );
+    this.watchResets(p);
   }
 
+  /**
+   * A real server whose reset hangs in its firmware is power-cycled by its watchdog or BMC; this is
+   * the harness in that role. It acts only when the console went silent right after the kernel's
+   * last words before a reset, so GRUB, the kernel or osfleet hanging (which print first) is never
+   * covered up. Each hang is kept in `resetHangs` and written to the console log; a hang under KVM
+   * (seen on nested hosts) powers the machine on again under TCG.
+   */
+  private watchResets(p: ChildProcess): void {
+    const hangMs = this.opts.resetHangMs ?? 120_000;
+    let size = -1;
+    let since = Date.now();
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy) return;
+      if (this.proc !== p) return clearInterval(timer);
+      const now = this.consoleSize();
+      if (now !== size) {
+        size = now;
+        since = Date.now();
+        return;
+      }
+      if (Date.now() - since < hangMs || !RESET_MARKER.test(this.consoleTail(3).trimEnd())) return;
+      busy = true;
+      clearInterval(timer);
+      void (async () => {
+        const status = await this.status();
+        const hung: ResetHang = { at: new Date().toISOString(), accel: this.accel, status, restartedWith: 'tcg' };
+        this.resetHangs.push(hung);
+        writeFileSync(this.consoleLog, `\n[harness] no output for ${hangMs / 1000} s after the guest reset under ${hung.accel} (QEMU: ${status}); power-cycling under ${hung.restartedWith}\n`, { flag: 'a' });
+        this.powerCycling = true;
+        try {
+          await this.powerCut();
+          this.accel = hung.restartedWith;
+          this.start();
+        } finally {
+          this.powerCycling = false;
+        }
+      })();
+    }, 2000);
+    timer.unref();
+    this.resetWatch = timer;
+  }
+
+  /** True from power-on to power-off; a power cycle by the reset watch counts as running throughout. */
   get running(): boolean {
-    return this.proc !== undefined;
+    return this.proc !== undefined || this.powerCycling;
   }
 
   /** Pull the plug: SIGKILL QEMU (no shutdown, no flush inside the guest). */
   async powerCut(): Promise<void> {
     const p = this.proc;
     if (!p) return;
+    clearInterval(this.resetWatch);
     p.kill('SIGKILL');
     await this.exited;
   }
@@ -202,6 +299,56 @@ export class Vm {
 
   consoleSize(): number {
     return statSync(this.consoleLog).size;
+  }
+
+  qemuLogTail(lines = 10): string {
+    return readFileSync(this.qemuLog, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  }
+
+  /** The machine's state as QEMU's monitor reports it (QMP query-status), or why it cannot tell. */
+  async status(): Promise<string> {
+    if (!this.running) return 'not running';
+    try {
+      return ((await this.monitor('query-status')) as { status: string }).status;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  /** One QEMU monitor (QMP) command; rejects with what the monitor said when it refuses or does not answer. */
+  monitor(command: string, timeoutMs = 5000): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(this.qmpSocket);
+      let buf = '';
+      let negotiated = false;
+      const timer = setTimeout(() => done(() => reject(new Error(`no answer from the QEMU monitor to ${command}`))), timeoutMs);
+      function done(f: () => void): void {
+        clearTimeout(timer);
+        sock.destroy();
+        f();
+      }
+      sock.on('error', (err) => done(() => reject(new Error(`QEMU monitor: ${err.message}`))));
+      sock.on('data', (b) => {
+        buf += b.toString();
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          let msg: { QMP?: unknown; return?: unknown; error?: { desc: string } };
+          try {
+            msg = JSON.parse(line);
+          } catch {
+            continue;
+          }
+          if (msg.error) return done(() => reject(new Error(`QEMU monitor: ${msg.error!.desc}`)));
+          if (msg.QMP) sock.write('{"execute":"qmp_capabilities"}\n');
+          else if (msg.return !== undefined && !negotiated) {
+            negotiated = true;
+            sock.write(`${JSON.stringify({ execute: command })}\n`);
+          } else if (msg.return !== undefined) return done(() => resolve(msg.return));
+        }
+      });
+    });
   }
 
   /** One QEMU guest agent request; undefined when the agent does not answer within `timeoutMs`. */

@@ -48,13 +48,14 @@ const figures: Record<string, number> = {};
 
 function figure(name: string, value: number): void {
   figures[name] = value;
-  process.stdout.write(`VM_FIGURE ${JSON.stringify({ name, value, unit: 's', accel: accel?.accel })}\n`);
+  process.stdout.write(`VM_FIGURE ${JSON.stringify({ name, value, unit: 's', accel: vm?.accel ?? accel?.accel })}\n`);
 }
 
 const osnode = async (): Promise<Obj | undefined> => (await getOsfleetObject(tb.kc, 'osnodes', nodeName)) as Obj | undefined;
 
 function diagnostics(): string {
-  return `--- controller\n${controller?.logTail(30) ?? ''}\n--- console of ${nodeName}\n${vm?.consoleTail(60) ?? ''}`;
+  const hangs = vm?.resetHangs.length ? `\n--- resets that hung: ${JSON.stringify(vm.resetHangs)}` : '';
+  return `--- controller\n${controller?.logTail(30) ?? ''}\n--- QEMU (${vm?.accel})\n${vm?.qemuLogTail() ?? ''}${hangs}\n--- console of ${nodeName}\n${vm?.consoleTail(60) ?? ''}`;
 }
 
 async function waitNode(what: string, ok: (o: Obj) => boolean, timeoutMs: number): Promise<Obj> {
@@ -224,17 +225,32 @@ afterAll(async () => {
     const dir = path.join(import.meta.dirname, '../../test-artifacts/vm');
     fs.mkdirSync(dir, { recursive: true });
     fs.copyFileSync(vm.consoleLog, path.join(dir, `${nodeName}.console.log`));
+    fs.copyFileSync(vm.qemuLog, path.join(dir, `${nodeName}.qemu.log`));
   }
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
   if (Object.keys(figures).length) process.stdout.write(`VM figures (${accel?.accel}): ${JSON.stringify(figures)}\n`);
+  if (vm?.resetHangs.length) process.stdout.write(`VM resets that hung and were power-cycled: ${JSON.stringify(vm.resetHangs)}\n`);
   if (!process.env.OSFLEET_KEEP_LOGS) fs.rmSync(workDir, { recursive: true, force: true });
 });
 
 // ---------- the story ----------
 
 // In order: each step builds on the last (vitest runs a file's tests one after another unless told otherwise).
+// Once a step fails, the ones after it fail at once instead of each waiting out its timeout on a
+// machine that is not where they expect it.
+let brokenAt: string | undefined;
+function step(name: string, fn: () => Promise<void>, timeoutMs: number): void {
+  it(name, async ({ onTestFailed }) => {
+    if (brokenAt) throw new Error(`not run: the story broke at "${brokenAt}", and each step starts where the one before it ended`);
+    onTestFailed(() => {
+      brokenAt ??= name;
+    });
+    await fn();
+  }, timeoutMs);
+}
+
 describe(`a real node under QEMU`, () => {
-  it('first boot: GRUB boots slot A, the agent reports slot A and 1.0.0, the sysctl is applied live', async () => {
+  step('first boot: GRUB boots slot A, the agent reports slot A and 1.0.0, the sysctl is applied live', async () => {
     const t0 = Date.now();
     vm.start();
     await waitNode('the agent reports slot A with 1.0.0', (o) => o.status?.bootedSlot === 'A' && o.status?.bootedVersion === '1.0.0', BOOT_MS);
@@ -252,7 +268,7 @@ describe(`a real node under QEMU`, () => {
     expect(mounts).toMatch(/^\/dev\/vda3 \/ squashfs ro/m);
   }, BOOT_MS + 180_000);
 
-  it('push 2.0.0 with a kernel argument; power cut mid-download; the write completes; reboot into B; Done', async () => {
+  step('push 2.0.0 with a kernel argument; power cut mid-download; the write completes; reboot into B; Done', async () => {
     server.throttle(4 * 1024 * 1024);
     const pushedAt = Date.now();
     await push({ 'policy.yaml': policyDoc(images.good.v2), 'settings.yaml': settingsDoc(SYSCTL_2, [KARG]) }, 'fleet: 2.0.0, THP madvise');
@@ -282,7 +298,7 @@ describe(`a real node under QEMU`, () => {
     expect(await vm.read('/etc/sysctl.d/90-osfleet.conf')).toContain(`${SYSCTL_KEY} = ${SYSCTL_2}`);
   }, 20 * 60_000);
 
-  it('git revert: back to 1.0.0 on slot A from the other slot, without a download', async () => {
+  step('git revert: back to 1.0.0 on slot A from the other slot, without a download', async () => {
     const requestsBefore = server.requests.length;
     await git(['revert', '--no-edit', 'HEAD'], repo.dir);
     const t0 = Date.now();
@@ -304,7 +320,7 @@ describe(`a real node under QEMU`, () => {
     ['its init cannot start', () => images.broken.noInit, /never reported healthy/, /No init found|requested \/sbin\/init|Attempted to kill init/],
   ];
   for (const [what, img, reason, onConsole] of brokenCases) {
-    it(`a slot that cannot boot (${what}) falls back to A with no person at the console: RolledBack`, async () => {
+    step(`a slot that cannot boot (${what}) falls back to A with no person at the console: RolledBack`, async () => {
       const from = vm.consoleSize();
       const t0 = Date.now();
       await push({ 'policy.yaml': policyDoc(img()) }, `fleet: ${img().version}`);
@@ -320,7 +336,7 @@ describe(`a real node under QEMU`, () => {
     }, 14 * 60_000);
   }
 
-  it('a slot that boots but fails its health check falls back to A: RolledBack naming the check', async () => {
+  step('a slot that boots but fails its health check falls back to A: RolledBack naming the check', async () => {
     const t0 = Date.now();
     await push({ 'policy.yaml': policyDoc(images.good.unhealthy) }, 'fleet: 3.0.0-unhealthy');
     const o = await waitNode('RolledBack from 3.0.0-unhealthy', (n) => n.status?.phase === 'RolledBack' && /3\.0\.0-unhealthy/.test(n.status?.message ?? ''), 15 * 60_000);
