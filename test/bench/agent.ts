@@ -1,4 +1,5 @@
-// Agent figures for the closing note: image write vs dd (raw and from a .zst), writer RSS on a 4 GiB image,
+// Agent figures for the closing note: image write vs dd (raw and from a .zst; each write includes the
+// read-back of the slot from its disk before arming, also measured apart), writer RSS on a 4 GiB image,
 // and sysctl apply vs `sysctl -p`. Needs root (loop devices, a network namespace).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -115,10 +116,18 @@ async function ourWrite(js: string, sandboxDevices: { A: string; B: string }, ur
     const r = await runJs(path.join(js, 'agent/testing/write-child.js'), [JSON.stringify({ config: sb.config, slot: 'B', image: { version: 'bench', url, sha256, size } })]);
     const line = r.stdout.split('\n').find((l) => l.startsWith('result '));
     if (!line) throw new Error(`image write failed: ${r.stdout.split('\n').find((l) => l.startsWith('error ')) ?? r.stderr}`);
-    return JSON.parse(line.slice('result '.length)) as { elapsedMs: number; maxRssMb: number };
+    return JSON.parse(line.slice('result '.length)) as { elapsedMs: number; maxRssMb: number; verified?: { ms: number; cache: string } };
   } finally {
     sb.cleanup();
   }
+}
+
+/** The read-back baseline: the whole device range read from the disk by dd, bypassing the page cache. */
+function ddRead(device: string, bytes: number): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('dd', [`if=${device}`, 'of=/dev/null', 'bs=4M', 'iflag=direct,count_bytes', `count=${bytes}`, 'status=none'], { stdio: 'pipe' });
+  if (r.status !== 0) throw new Error(`dd failed: ${String(r.stderr)}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
 function ddWrite(image: string, device: string): number {
@@ -159,13 +168,20 @@ async function writeFigures(js: string): Promise<Figure[]> {
     loops.push(a, b);
     const dd: number[] = [];
     const ours: number[] = [];
+    // The read-back before arming (part of every write above): its time, and dd reading the same bytes.
+    const verify: number[] = [];
+    const ddReads: number[] = [];
     // A baseline that pays for the network as we do: the same server, read by curl.
     const haveCurl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
     if (!haveCurl) console.error('agent bench: no curl on PATH; skipping agent.write_ratio_to_curl_dd');
     const curlDd: number[] = [];
     for (let i = 0; i < 5; i++) {
       dd.push(ddWrite(path.join(www, 'bench.img'), b));
-      ours.push((await ourWrite(js, { A: a, B: b }, `${server.url}/bench.img`, sha, size)).elapsedMs);
+      const w = await ourWrite(js, { A: a, B: b }, `${server.url}/bench.img`, sha, size);
+      ours.push(w.elapsedMs);
+      if (w.verified?.cache !== 'dropped') throw new Error(`the write's read-back did not drop the device cache: ${JSON.stringify(w.verified)}`);
+      verify.push(w.verified.ms);
+      ddReads.push(ddRead(b, size));
       if (haveCurl) curlDd.push(await curlDdWrite(`${server.url}/bench.img`, b));
     }
     rmSync(path.join(www, 'bench.img'));
@@ -201,6 +217,10 @@ async function writeFigures(js: string): Promise<Figure[]> {
       { name: 'agent.write_zstd_ratio_to_dd', value: round(Math.min(...zdd) / Math.min(...zours.map((z) => z.elapsedMs))), unit: 'ratio' },
       { name: 'agent.write_zstd_rss_mb', value: round(Math.max(...zours.map((z) => z.maxRssMb)), 1), unit: 'MiB' },
       { name: 'agent.write_mib_per_s', value: round(size / MiB / (Math.min(...ours) / 1000), 0), unit: 'MiB/s' },
+      // The slot read back from the disk before it is armed (included in the write figures above).
+      { name: 'agent.verify_ms_per_gib', value: round(Math.min(...verify) / (size / GiB), 0), unit: 'ms' },
+      { name: 'agent.verify_ratio_to_dd_read', value: round(Math.min(...ddReads) / Math.min(...verify)), unit: 'ratio' },
+      { name: 'agent.verify_share_of_write', value: round(verify[ours.indexOf(Math.min(...ours))]! / Math.min(...ours)), unit: 'ratio' },
       { name: 'agent.dd_mib_per_s', value: round(size / MiB / (Math.min(...dd) / 1000), 0), unit: 'MiB/s' },
     ];
   } finally {

@@ -291,6 +291,8 @@ describe(`a real node under QEMU`, () => {
     expect(cmdline).toMatch(/(^| )osfleet\.slot=B( |$)/);
     expect(cmdline.split(' ')).toContain(KARG);
     expect(await vm.read('/sys/kernel/mm/transparent_hugepage/enabled')).toContain('[madvise]');
+    // Read back from the disk before it was armed (the agent's journal on the console).
+    expect(vm.console()).toMatch(/"device":"\/dev\/vda4","bytes":\d+,"ms":\d+,"cache":"dropped","msg":"written slot verified on its device before arming"/);
     // Made permanent by the agent on B.
     expect(await vm.read('/boot/osfleet/grub/grubenv')).toMatch(/^saved_entry=osfleet-B$/m);
     // The settings: in force on the new slot after the reboot, from the persisted file.
@@ -300,12 +302,15 @@ describe(`a real node under QEMU`, () => {
 
   step('git revert: back to 1.0.0 on slot A from the other slot, without a download', async () => {
     const requestsBefore = server.requests.length;
+    const from = vm.consoleSize();
     await git(['revert', '--no-edit', 'HEAD'], repo.dir);
     const t0 = Date.now();
     await pushHead();
     await waitNode('the node runs 1.0.0 from slot A, Done', (o) => o.status?.bootedSlot === 'A' && o.status?.bootedVersion === '1.0.0' && o.status?.phase === 'Done', 10 * 60_000);
     figure('vm.revert_push_to_done_s', (Date.now() - t0) / 1000);
     expect(server.requests.slice(requestsBefore)).toEqual([]);
+    // No download, but slot A was read back from the disk (its cache dropped) before it was armed.
+    expect(vm.console().slice(from)).toMatch(/"action":"flip","device":"\/dev\/vda3","bytes":\d+,"ms":\d+,"cache":"dropped","msg":"slot verified on its device before arming"/);
     const cmdline = await guestCmdline();
     expect(cmdline).toMatch(/(^| )osfleet\.slot=A( |$)/);
     expect(cmdline.split(' ')).not.toContain(KARG);
