@@ -154,9 +154,7 @@ async function measureChild(kubeconfig: string, expect: number, repoRoot: string
   const { imageNodeFlags, workloadEnv } = await import('../harness/dockerfile.js');
   return new Promise((resolve, reject) => {
     // Node as the controller image runs it: its ENTRYPOINT's Node options and the Deployment's env.
-    // OSFLEET_BENCH_NODE_FLAGS: extra Node options to try against the image's (space-separated).
-    const extra = (process.env.OSFLEET_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, ['--expose-gc', ...imageNodeFlags('controller'), ...extra, compiled], {
+    const child = spawn(process.execPath, ['--expose-gc', ...imageNodeFlags('controller'), compiled], {
       cwd: repoRoot,
       env: { ...process.env, ...workloadEnv('controller'), OSFLEET_ROLLOUT_RSS_CHILD: '1', OSFLEET_BENCH_KUBECONFIG: kubeconfig, OSFLEET_BENCH_EXPECT: String(expect) },
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -20,7 +20,9 @@ export function imageEntrypoint(image: 'controller' | 'agent'): string[] {
 export function imageNodeFlags(image: 'controller' | 'agent'): string[] {
   const argv = imageEntrypoint(image);
   const script = argv.findIndex((a, i) => i > 0 && !a.startsWith('-'));
-  return argv.slice(1, script < 0 ? argv.length : script);
+  // OSFLEET_BENCH_NODE_FLAGS: Node options to try on top of the image's (space-separated), for benchmarks.
+  const extra = (process.env.OSFLEET_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  return [...argv.slice(1, script < 0 ? argv.length : script), ...extra];
 }
 
 /** Literal env values of the workload's first container (valueFrom entries are left out). */
