@@ -15,7 +15,7 @@ import { Cluster } from '../harness/cluster.js';
 import { createFleetSource, getOsfleetObject, sendWebhook, testbed, type WorkClone } from '../harness/index.js';
 import { FleetRecorder, OSES, OSNODES, createNodes, waitFor } from './rollout-fixtures.js';
 import { SimAgents } from './rollout-sim.js';
-import { settingsDoc, versionDoc } from './sync-fixtures.js';
+import { rolloutPolicyDoc, settingsDoc, versionDoc } from './sync-fixtures.js';
 
 /** The issue's figure is a minute; OSFLEET_OUTAGE_SECONDS shortens it while working on the test. */
 const OUTAGE_MS = Number(process.env.OSFLEET_OUTAGE_SECONDS ?? 60) * 1000;
@@ -29,20 +29,7 @@ const p = tb.uniqueName('apiout');
 const fsName = `${p}-fleet`;
 const names = Array.from({ length: NODES }, (_, i) => `${p}-n${i}`);
 
-const policyDoc = `apiVersion: osfleet.dev/v1alpha1
-kind: RolloutPolicy
-metadata:
-  name: ${p}-workers
-spec:
-  nodeSelector:
-    matchLabels:
-      pool: ${p}
-  osVersion: ${p}-v2-0
-  strategy:
-    batches: [1, "50%", "100%"]
-    maxUnavailable: ${MAX_UNAVAILABLE}
-    failureBudget: 1
-`;
+const policyDoc = rolloutPolicyDoc(p, `${p}-workers`, MAX_UNAVAILABLE);
 
 let cluster: Cluster;
 let kc: KubeConfig;
