@@ -295,8 +295,12 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     running = (async () => {
       do {
         again = false;
+        // Which object the pass worked on: tests wake the agent with a write and wait for this line
+        // (a pass that decided to do nothing is an event too, not the absence of one).
+        const resourceVersion = latest?.metadata.resourceVersion;
         try {
           await pass();
+          logger.debug({ resourceVersion }, 'pass over');
         } catch (err) {
           logger.error({ err: (err as Error).message }, 'reconcile failed; retrying');
           setTimeout(kick, 5000).unref();

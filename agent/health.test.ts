@@ -208,8 +208,16 @@ describe('health checks against real servers and commands', () => {
     expect(r).toEqual({ ok: false, failures: ['hung: no answer within 400 ms'] });
     expect(Date.now() - t0).toBeLessThan(3000);
     const pid = Number(readFileSync(pidFile, 'utf8'));
-    await new Promise((res) => setTimeout(res, 200));
-    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/); // the sleep is gone
+    // The sleep is gone: waited for, not assumed after a pause.
+    const gone = () => {
+      try {
+        process.kill(pid, 0);
+        return undefined;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code;
+      }
+    };
+    expect(await until('the overrunning command to be gone', gone, 10_000)).toBe('ESRCH');
   });
 
   it('repeats a failing check until it passes within the attempts', async () => {

@@ -112,6 +112,8 @@ export class FleetSourceReconciler {
   private readonly pending = new Map<string, Set<Reason>>();
   private readonly running = new Set<Promise<void>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** FleetSources whose reconcile is running (the queue runs one at a time per name). */
+  private readonly runningNames = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly sources = new Map<string, { key: string; src: GitSource }>();
   /** Status this process last wrote, newer than the informer's copy until the watch catches up. */
@@ -198,9 +200,9 @@ export class FleetSourceReconciler {
   async stop(timeoutMs = 3000): Promise<void> {
     this.leading = false;
     this.started = false;
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.clearTimers();
     this.pending.clear();
+    this.countPending();
     this.queue.stop();
     this.queue = this.newQueue(); // a stopped queue stays stopped; a later start() gets this one
     for (const c of [this.fleetSources, this.secrets, ...this.managed.values()]) c.stop();
@@ -216,9 +218,9 @@ export class FleetSourceReconciler {
       this.written.clear(); // another leader may have written status since
       for (const fs of this.fleetSources.values()) this.enqueue(fs.metadata.name, 'leader');
     } else {
-      for (const t of this.timers.values()) clearTimeout(t);
-      this.timers.clear();
+      this.clearTimers();
       this.pending.clear();
+      this.countPending();
     }
   }
 
@@ -277,36 +279,65 @@ export class FleetSourceReconciler {
     set.add(reason);
     this.pending.set(name, set);
     this.queue.add(name);
+    this.countPending(name);
+  }
+
+  /** Queued plus running, for osfleet_reconciles_pending: tests and operators see when a replica has caught up. */
+  private countPending(name?: string): void {
+    const names = name === undefined ? new Set([...this.fleetSources.values()].map((f) => f.metadata.name)) : [name];
+    for (const n of names) {
+      if (!this.fleetSources.get(n)) continue;
+      this.opts.metrics.reconcilesPending.set({ fleetsource: n }, (this.pending.has(n) ? 1 : 0) + (this.runningNames.has(n) ? 1 : 0));
+    }
   }
 
   /** The queue's worker: a crash is logged, counted and retried with this FleetSource's back-off. */
   private async process(name: string): Promise<void> {
     const reasons = this.pending.get(name);
     this.pending.delete(name);
-    if (!reasons || !this.leading) return;
+    if (!reasons || !this.leading) {
+      this.countPending(name);
+      return;
+    }
     const p = this.reconcile(name, reasons).catch((err: unknown) => {
       this.log.error({ err, fleetsource: name }, 'reconcile crashed');
       this.opts.metrics.reconcileErrors.inc({ fleetsource: name, reason: 'InternalError' });
       this.schedule(name, this.backoff(name));
     });
     this.running.add(p);
+    this.runningNames.add(name);
+    this.countPending(name);
     try {
       await p;
     } finally {
       this.running.delete(p);
+      this.runningNames.delete(name);
+      this.countPending(name);
     }
   }
 
   private schedule(name: string, delayMs: number): void {
-    const old = this.timers.get(name);
-    if (old) clearTimeout(old);
+    this.clearTimer(name);
     if (!this.leading) return;
     const t = setTimeout(() => {
       this.timers.delete(name);
+      this.opts.metrics.fleetSourceNextReconcile.set({ fleetsource: name }, 0);
       this.enqueue(name, 'poll');
     }, delayMs);
     t.unref();
     this.timers.set(name, t);
+    this.opts.metrics.fleetSourceNextReconcile.set({ fleetsource: name }, (Date.now() + delayMs) / 1000);
+  }
+
+  private clearTimer(name: string): void {
+    const t = this.timers.get(name);
+    if (t) clearTimeout(t);
+    this.timers.delete(name);
+    this.opts.metrics.fleetSourceNextReconcile.set({ fleetsource: name }, 0);
+  }
+
+  private clearTimers(): void {
+    for (const name of [...this.timers.keys()]) this.clearTimer(name);
   }
 
   private backoff(name: string): number {
@@ -316,9 +347,7 @@ export class FleetSourceReconciler {
   }
 
   private forget(name: string): void {
-    const t = this.timers.get(name);
-    if (t) clearTimeout(t);
-    this.timers.delete(name);
+    this.clearTimer(name);
     this.failures.delete(name);
     this.sources.delete(name);
     this.written.delete(name);
@@ -346,9 +375,7 @@ export class FleetSourceReconciler {
       if (fs.spec?.suspend) {
         // No fetch, no apply, no drift repair, no poll timer: un-suspending (a spec change) starts again.
         log.info('suspended: not fetching or applying');
-        const t = this.timers.get(name);
-        if (t) clearTimeout(t);
-        this.timers.delete(name);
+        this.clearTimer(name);
         this.failures.delete(name);
         const kept = base.lastAppliedRevision ? `; ${base.lastAppliedRevision} stays applied` : '; nothing was applied';
         cond({ type: CONDITION_READY, status: 'False', reason: REASON_SUSPENDED, message: `spec.suspend is true: not fetching or applying${kept}` });

@@ -27,6 +27,8 @@ export class ControllerMetrics {
   readonly fleetSourceSuspended: Gauge<'fleetsource'>;
   readonly fleetSourceLastFetch: Gauge<'fleetsource'>;
   readonly fleetSourceInterval: Gauge<'fleetsource'>;
+  readonly fleetSourceNextReconcile: Gauge<'fleetsource'>;
+  readonly reconcilesPending: Gauge<'fleetsource'>;
   private readonly revisions = new Map<string, string>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -111,6 +113,18 @@ export class ControllerMetrics {
       labelNames: ['fleetsource'],
       registers,
     });
+    this.fleetSourceNextReconcile = new Gauge({
+      name: 'osfleet_fleetsource_next_reconcile_timestamp_seconds',
+      help: 'Unix time of the next poll or retry this replica has scheduled; 0 when none is (suspended, or not leading).',
+      labelNames: ['fleetsource'],
+      registers,
+    });
+    this.reconcilesPending = new Gauge({
+      name: 'osfleet_reconciles_pending',
+      help: "The FleetSource's reconciles queued or running on this replica (0, 1 or 2: one queued behind one running).",
+      labelNames: ['fleetsource'],
+      registers,
+    });
   }
 
   setFleetSourceState(fleetsource: string, state: { ready: boolean; suspended: boolean }): void {
@@ -130,6 +144,6 @@ export class ControllerMetrics {
     const old = this.revisions.get(fleetsource);
     if (old !== undefined) this.appliedRevision.remove({ fleetsource, revision: old });
     this.revisions.delete(fleetsource);
-    for (const g of [this.fleetSourceReady, this.fleetSourceSuspended, this.fleetSourceLastFetch, this.fleetSourceInterval]) g.remove({ fleetsource });
+    for (const g of [this.fleetSourceReady, this.fleetSourceSuspended, this.fleetSourceLastFetch, this.fleetSourceInterval, this.fleetSourceNextReconcile, this.reconcilesPending]) g.remove({ fleetsource });
   }
 }

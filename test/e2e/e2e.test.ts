@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startImageServer, type ImageServer } from '../../agent/testing/sandbox.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
@@ -293,6 +293,33 @@ async function pushAndHook(): Promise<{ commit: string; pushedAt: number }> {
   return { commit, pushedAt };
 }
 
+/**
+ * Waits until a whole rollout pass that started after this call has ended, its writes included.
+ * Passes run one at a time, so of the passes that end from now on, the second began after now;
+ * a label on a node wakes the executor for each. What that pass did not write, it will not.
+ */
+async function rolloutPassAfterNow(): Promise<void> {
+  const ended = () => controller.metric('osfleet_rollout_reconcile_duration_seconds_count');
+  const c0 = await ended();
+  const node = [...nodes.keys()][0]!;
+  for (const k of [1, 2]) {
+    await core.patchNode(
+      { name: node, body: { metadata: { labels: { 'osfleet-test-wake': `${c0}-${k}` } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await until(`rollout pass ${k} after now`, async () => ((await ended()) >= c0 + k ? true : undefined), { timeoutMs: 15_000, onTimeout: diagnostics });
+  }
+}
+
+/** Waits until the controller has no reconcile of the FleetSource queued or running: the run that wrote the last status has ended. */
+async function fleetSourceCaughtUp(): Promise<void> {
+  // The series must be there and read 0 (an absent one would read 0 too).
+  await until('no FleetSource reconcile queued or running', async () => ((await (await fetch(controller.metricsUrl)).text()).includes(`osfleet_reconciles_pending{fleetsource="${fsName}"} 0\n`) ? true : undefined), {
+    timeoutMs: 15_000,
+    onTimeout: diagnostics,
+  });
+}
+
 async function waitApplied(commit: string, timeoutMs = 20_000): Promise<Obj> {
   return until(
     `FleetSource applied ${commit.slice(0, 8)}`,
@@ -497,7 +524,7 @@ describe('osfleet end to end', () => {
       async () => ((await osnodes()).get(predicted1[0]![0]!)?.status?.phase === 'Staged' ? true : undefined),
       { timeoutMs: 30_000, onTimeout: diagnostics },
     );
-    await new Promise((r) => setTimeout(r, 1500)); // give a wrong reboot grant time to show
+    await rolloutPassAfterNow(); // a pass that saw the canary staged outside the window has ended
     expect(rebootGrants).toEqual([]);
     expect(reboots).toEqual([]);
     for (const o of (await osnodes()).values()) expect(o.spec?.permit?.reboot ?? false).toBe(false);
@@ -587,7 +614,8 @@ describe('osfleet end to end', () => {
     );
     expect(cond(f, 'Ready')?.reason).toBe('ValidationFailed');
     expect(f.status?.lastAppliedRevision).toBe(`main@sha1:${commits.good}`);
-    await new Promise((r) => setTimeout(r, 1000));
+    await fleetSourceCaughtUp(); // the reconcile that refused the revision has ended
+    await rolloutPassAfterNow(); // and so has a rollout pass after it
     expect(await rv()).toEqual(before);
 
     const diff = await runOsfleet(['diff', repo.dir, '--from', commits.good, '--to', commits.bad]);

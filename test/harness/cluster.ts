@@ -77,9 +77,12 @@ export class Cluster {
     /** Admin client configuration. */
     readonly kc: KubeConfig,
     private readonly procs: Supervised[],
+    /** How each of procs was started (same order), so a stopped one can start again exactly so. */
+    private readonly specs: ProcessSpec[],
     private readonly dirs: string[],
     /** Milliseconds from start() to each milestone. */
     readonly timings: Record<string, number>,
+    private readonly apiserverReady: () => Promise<boolean>,
   ) {}
 
   static async start(opts: ClusterOptions): Promise<Cluster> {
@@ -113,6 +116,11 @@ export class Cluster {
     const dirs = keep ? [etcdDir] : [workDir, etcdDir];
     for (const d of dirs) removeOnExit(d);
     const procs: Supervised[] = [];
+    const specs: ProcessSpec[] = [];
+    const launch = (spec: ProcessSpec): Supervised => {
+      specs.push(spec);
+      return startProcess(spec.name, spec.file, spec.args, spec.logFile);
+    };
     const pki = join(workDir, 'pki');
     await mkdir(pki);
     await mkdir(join(workDir, 'users'));
@@ -149,10 +157,10 @@ export class Cluster {
       const etcdUrl = `http://127.0.0.1:${etcdClient}`;
       const peerUrl = `http://127.0.0.1:${etcdPeer}`;
       procs.push(
-        startProcess(
-          'etcd',
-          join(opts.binDir, 'etcd'),
-          [
+        launch({
+          name: 'etcd',
+          file: join(opts.binDir, 'etcd'),
+          args: [
             '--name=testbed',
             `--data-dir=${etcdDir}`,
             '--unsafe-no-fsync',
@@ -163,17 +171,17 @@ export class Cluster {
             `--initial-cluster=testbed=${peerUrl}`,
             '--log-level=warn',
           ],
-          join(workDir, 'etcd.log'),
-        ),
+          logFile: join(workDir, 'etcd.log'),
+        }),
       );
 
       // The apiserver retries etcd until it answers, so there is no need to wait for etcd first.
       const issuer = server;
       procs.push(
-        startProcess(
-          'kube-apiserver',
-          join(opts.binDir, 'kube-apiserver'),
-          [
+        launch({
+          name: 'kube-apiserver',
+          file: join(opts.binDir, 'kube-apiserver'),
+          args: [
             `--etcd-servers=${etcdUrl}`,
             '--bind-address=127.0.0.1',
             '--advertise-address=127.0.0.1',
@@ -192,16 +200,16 @@ export class Cluster {
             '--endpoint-reconciler-type=none',
             '--profiling=false',
           ],
-          join(workDir, 'kube-apiserver.log'),
-        ),
+          logFile: join(workDir, 'kube-apiserver.log'),
+        }),
       );
 
       // kube-controller-manager waits for the apiserver's /healthz by itself.
       procs.push(
-        startProcess(
-          'kube-controller-manager',
-          join(opts.binDir, 'kube-controller-manager'),
-          [
+        launch({
+          name: 'kube-controller-manager',
+          file: join(opts.binDir, 'kube-controller-manager'),
+          args: [
             `--kubeconfig=${kcmKubeconfig}`,
             `--controllers=${(opts.controllers ?? defaultControllers).join(',')}`,
             `--service-account-private-key-file=${sa.privateKey}`,
@@ -214,8 +222,8 @@ export class Cluster {
             `--cert-dir=${join(workDir, 'controller-manager-certs')}`,
             '--profiling=false',
           ],
-          join(workDir, 'kube-controller-manager.log'),
-        ),
+          logFile: join(workDir, 'kube-controller-manager.log'),
+        }),
       );
 
       const timeoutMs = opts.startTimeoutMs ?? 60_000;
@@ -225,12 +233,12 @@ export class Cluster {
       };
       const diag = () => procs.map((p) => `--- ${p.name} (${p.logFile})\n${logTail(p.logFile, 15)}`).join('\n');
 
+      const apiserverReady = async () => (await httpsGet(`${server}/readyz`, { ca: ca.cert, ...admin })).status === 200;
       await until(
         'kube-apiserver /readyz',
         async () => {
           failIfDead();
-          const res = await httpsGet(`${server}/readyz`, { ca: ca.cert, ...admin });
-          return res.status === 200 ? true : undefined;
+          return (await apiserverReady()) ? true : undefined;
         },
         { timeoutMs, intervalMs: 100, onTimeout: diag },
       );
@@ -268,11 +276,39 @@ export class Cluster {
         crds,
       };
       harnessLog.info({ server, workDir, timings, crds: crds.length }, 'cluster ready');
-      return new Cluster(info, kc, procs, dirs, timings);
+      return new Cluster(info, kc, procs, specs, dirs, timings, apiserverReady);
     } catch (err) {
       await stopAll(procs, dirs);
       throw err;
     }
+  }
+
+  /**
+   * Stops kube-apiserver and etcd (SIGTERM, apiserver first), as an outage of the control plane
+   * would: etcd's data dir, the certificates and every port are kept for restart().
+   * kube-controller-manager keeps running and retries, as it would in a real cluster.
+   */
+  async stopApiserverAndEtcd(): Promise<void> {
+    for (const name of ['kube-apiserver', 'etcd']) await this.procs[this.specs.findIndex((s) => s.name === name)]!.stop();
+    harnessLog.info({ server: this.info.server }, 'kube-apiserver and etcd stopped');
+  }
+
+  /**
+   * Starts every process that is not running (stopped or exited) again with the same flags, data
+   * dir and ports, in start order, and waits for the apiserver's /readyz. info.pids keeps the
+   * first PIDs.
+   */
+  async restart(timeoutMs = 60_000): Promise<void> {
+    for (const [i, spec] of this.specs.entries()) {
+      if (!this.procs[i]!.hasExited()) continue;
+      this.procs[i] = startProcess(spec.name, spec.file, spec.args, spec.logFile);
+    }
+    await until('kube-apiserver /readyz after a restart', async () => ((await this.apiserverReady()) ? true : undefined), {
+      timeoutMs,
+      intervalMs: 100,
+      onTimeout: () => this.procs.map((p) => `--- ${p.name} (${p.logFile})\n${logTail(p.logFile, 15)}`).join('\n'),
+    });
+    harnessLog.info({ server: this.info.server }, 'control plane restarted');
   }
 
   /** Stops the three processes (controller manager, apiserver, etcd) and removes the cluster's files. */
@@ -292,6 +328,13 @@ async function stopAll(procs: Supervised[], dirs: string[]): Promise<void> {
   for (const p of [...procs].reverse()) await p.stop();
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   for (const d of dirs) forgetOnExit(d);
+}
+
+interface ProcessSpec {
+  name: string;
+  file: string;
+  args: string[];
+  logFile: string;
 }
 
 function certFiles(pair: CertPair) {

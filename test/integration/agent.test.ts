@@ -116,7 +116,7 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
       onTimeout: diagnostics,
     });
     // It asks once and then waits for the machine to go down, whatever wakes it meanwhile.
-    await new Promise((r) => setTimeout(r, 700));
+    await wakeAndWaitForPass();
     expect(rebootRequests()).toBe(expectedRequests);
     const pid = agent!.pid;
     process.kill(pid, 'SIGKILL'); // the machine goes down
@@ -149,6 +149,32 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     const ops = Object.entries(spec).map(([k, value]) => ({ op: 'add', path: `/spec/${k}`, value }));
     const r = await kubeRequest(tb.kc, 'PATCH', `${OSNODES}/${node}`, ops, 'application/json-patch+json');
     expect(r.status, r.body).toBe(200);
+  }
+
+  /**
+   * Wakes the agent with a write to its OSNode (an annotation: the spec stays as it is) and waits for
+   * the agent to log the end of a pass over that object or a later one. What the pass did not do
+   * after that is observed, not hoped for after a sleep.
+   */
+  let wakes = 0;
+  async function wakeAndWaitForPass(): Promise<void> {
+    const r = await kubeRequest(tb.kc, 'PATCH', `${OSNODES}/${node}`, { metadata: { annotations: { 'osfleet.test/wake': String(++wakes) } } }, 'application/merge-patch+json');
+    expect(r.status, r.body).toBe(200);
+    const rv = Number(r.json<Obj>().metadata.resourceVersion);
+    await until(
+      `an agent pass over resourceVersion ${rv}`,
+      async () => {
+        const lines = existsSync(agent!.logFile) ? readFileSync(agent!.logFile, 'utf8').split('\n') : [];
+        return lines.some((l) => {
+          if (!l.includes('"pass over"')) return false;
+          const e = JSON.parse(l) as { msg?: string; resourceVersion?: string };
+          return e.msg === 'pass over' && Number(e.resourceVersion) >= rv;
+        })
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 50, onTimeout: diagnostics },
+    );
   }
 
   let lastStatus: Obj | undefined;
@@ -394,7 +420,7 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     expect(s.phase).toBe('Done');
     expect(s.conditions.find((c: Obj) => c.type === 'SettingsApplied')).toMatchObject({ status: 'True', reason: 'Applied' });
     // One reboot per grant: the same permit does not reboot the node again.
-    await new Promise((r) => setTimeout(r, 1000));
+    await wakeAndWaitForPass();
     expect(rebootRequests()).toBe(3);
   });
 
@@ -411,7 +437,7 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     expect(s.slots).toEqual({ A: { version: '1.0', sha256: sha(v1.bytes) } }); // slot B's old content is gone, and reported so
     expect(s.bootedSlot).toBe('A');
     expect((await grubenv()).get('next_entry') ?? '').toBe('');
-    await new Promise((r) => setTimeout(r, 500));
+    await wakeAndWaitForPass();
     expect(rebootRequests()).toBe(3);
   });
 
@@ -445,7 +471,7 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
       expect((await grubenv()).get('saved_entry')).toBe('osfleet-A');
       expect(await sha256OfFile(devices.A)).toBe(slotAHash);
       // Sticky: the same target is not tried again, the node stays up on A.
-      await new Promise((r) => setTimeout(r, 1000));
+      await wakeAndWaitForPass();
       expect(rebootRequests()).toBe(5);
       expect((await osnode()).status.phase).toBe('RolledBack');
     } finally {

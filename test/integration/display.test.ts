@@ -21,7 +21,7 @@ import { osfleetArgv, runOsfleet } from '../harness/osfleet-cli.js';
 import { ruleMetricNames } from '../harness/alert-rules.js';
 import { OSNODES, createNodes, deleteNodes } from './rollout-fixtures.js';
 import { SimAgents } from './rollout-sim.js';
-import { versionDoc } from './sync-fixtures.js';
+import { rolloutPolicyDoc, versionDoc } from './sync-fixtures.js';
 
 const tb = testbed();
 const G = { group: 'osfleet.dev', version: 'v1alpha1' };
@@ -36,23 +36,10 @@ const ARTIFACTS = path.join(repoRoot, 'test-artifacts/dashboard');
 // Tuesday 02:30 in Berlin: inside the 02:00-05:00 window, which closes in 2h 30m.
 const NOW = '2026-01-06T01:30:00.000Z';
 
-const policyDoc = `apiVersion: osfleet.dev/v1alpha1
-kind: RolloutPolicy
-metadata:
-  name: ${osName}
-spec:
-  nodeSelector:
-    matchLabels:
-      pool: ${p}
-  osVersion: ${p}-v2-0
-  strategy:
-    batches: [1, "50%", "100%"]
-    maxUnavailable: 1
-    soak: 0s
-    failureBudget: 1
+const policyDoc = rolloutPolicyDoc(p, osName, 1, `    soak: 0s
   maintenanceWindows:
     - {schedule: "0 2 * * *", duration: 3h, timeZone: Europe/Berlin}
-`;
+`);
 
 let ns: string;
 let repo: WorkClone;

@@ -145,3 +145,86 @@ export async function eventsFor(client: KubeClient, involvedName: string): Promi
   );
   return items.map((e) => ({ reason: e.reason, message: e.message, type: e.type }));
 }
+
+/** One observed state of a Node or an OSNode, as a watch delivered it. */
+export interface RecordedState {
+  at: number;
+  kind: 'Node' | 'OSNode';
+  name: string;
+  resourceVersion: string;
+  /** Node: cordoned or NotReady. */
+  unavailable?: boolean;
+  /** OSNode: the permit in spec, if any. */
+  permit?: { token: string; reboot: boolean };
+  /** OSNode: status.bootedVersion. */
+  bootedVersion?: string;
+  /** Nodes of the fleet unavailable at once once this state was seen. */
+  unavailableNow: number;
+}
+
+/**
+ * Records every state of the fleet's Nodes and OSNodes that a watch delivers (relists included,
+ * so the first states seen after an apiserver restart are there too), with how many Nodes were
+ * unavailable at that moment, and every distinct reboot permit each OSNode carried.
+ */
+export class FleetRecorder {
+  private readonly client: KubeClient;
+  private readonly nodes: WatchCache<NodeObj>;
+  private readonly osnodes: WatchCache<{ metadata: { name: string; resourceVersion?: string }; spec?: { permit?: { token: string; reboot?: boolean } }; status?: { bootedVersion?: string } }>;
+  private readonly unavailable = new Set<string>();
+  readonly states: RecordedState[] = [];
+  /** Distinct permit tokens with reboot: true, by node. */
+  readonly rebootPermits = new Map<string, Set<string>>();
+
+  constructor(kc: KubeConfig, private readonly names: Set<string>) {
+    this.client = new KubeClient(kc);
+    this.nodes = new WatchCache<NodeObj>({ kubeConfig: kc, client: this.client, path: '/api/v1/nodes', transform: trimNode, logger: quietLog, name: 'recorder-nodes' });
+    this.osnodes = new WatchCache({ kubeConfig: kc, client: this.client, path: OSNODES, logger: quietLog, name: 'recorder-osnodes' });
+    this.nodes.onChange((type, n) => {
+      const name = n.metadata.name;
+      if (!this.names.has(name)) return;
+      const ready = n.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      const unavailable = type !== 'delete' && (n.spec.unschedulable === true || !ready);
+      if (unavailable) this.unavailable.add(name);
+      else this.unavailable.delete(name);
+      this.states.push({ at: Date.now(), kind: 'Node', name, resourceVersion: n.metadata.resourceVersion ?? '', unavailable, unavailableNow: this.unavailable.size });
+    });
+    this.osnodes.onChange((type, o) => {
+      const name = o.metadata.name;
+      if (!this.names.has(name) || type === 'delete') return;
+      const permit = o.spec?.permit ? { token: o.spec.permit.token, reboot: o.spec.permit.reboot === true } : undefined;
+      if (permit?.reboot) {
+        const set = this.rebootPermits.get(name) ?? new Set<string>();
+        set.add(permit.token);
+        this.rebootPermits.set(name, set);
+      }
+      this.states.push({
+        at: Date.now(), kind: 'OSNode', name, resourceVersion: o.metadata.resourceVersion ?? '',
+        ...(permit ? { permit } : {}), ...(o.status?.bootedVersion ? { bootedVersion: o.status.bootedVersion } : {}),
+        unavailableNow: this.unavailable.size,
+      });
+    });
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.nodes.start(), this.osnodes.start()]);
+  }
+
+  stop(): void {
+    this.nodes.stop();
+    this.osnodes.stop();
+    this.client.close();
+  }
+
+  get maxUnavailable(): number {
+    return Math.max(0, ...this.states.map((s) => s.unavailableNow));
+  }
+
+  node(name: string): NodeObj | undefined {
+    return this.nodes.get(name);
+  }
+
+  osnode(name: string) {
+    return this.osnodes.get(name);
+  }
+}

@@ -34,6 +34,11 @@ export interface SimAgentOptions {
   onDone?: (node: string, at: number) => void;
   /** Called when a permit for a node is first seen (node started). */
   onPermit?: (node: string, at: number, permit: NonNullable<OSNodeSpec['permit']>) => void;
+  /**
+   * Milliseconds after which an answer whose status write failed (e.g. the apiserver is down) is
+   * tried again, as a real agent retries; by default a failure is only recorded in `errors`.
+   */
+  retryMs?: number;
 }
 
 export class SimAgents {
@@ -43,6 +48,8 @@ export class SimAgents {
   private readonly busy = new Set<string>();
   private readonly again = new Set<string>();
   private readonly seenTokens = new Map<string, string>();
+  /** An answer computed (reboot done) but not yet written, by node: a retry writes it as it is. */
+  private readonly unwritten = new Map<string, { token: string; status: OSNodeStatus; done: boolean }>();
   private stopped = false;
   /** Permits answered, by node. */
   readonly answered = new Map<string, number>();
@@ -87,7 +94,9 @@ export class SimAgents {
     this.busy.add(name);
     void this.answer(name)
       .catch((err: unknown) => {
-        if (!isNotFound(err)) this.errors.push(`${name}: ${String(err)}`);
+        if (isNotFound(err)) return;
+        this.errors.push(`${name}: ${String(err)}`);
+        if (this.opts.retryMs !== undefined) setTimeout(() => this.kick(name), this.opts.retryMs).unref();
       })
       .finally(() => {
         this.busy.delete(name);
@@ -98,8 +107,18 @@ export class SimAgents {
   private async answer(name: string): Promise<void> {
     const o = this.cache.get(name);
     if (!o) return;
-    const st: OSNodeStatus = { ...(o.status ?? {}) };
     const spec = o.spec;
+    const pending = this.unwritten.get(name);
+    if (pending && spec?.permit?.token === pending.token && o.status?.observedPermitToken !== pending.token) {
+      // The node already acted on this permit (and maybe rebooted); only the report is missing.
+      await this.write(name, pending.status);
+      this.unwritten.delete(name);
+      if (pending.done) this.opts.onDone?.(name, Date.now());
+      return;
+    }
+    this.unwritten.delete(name);
+    // What the node runs is the agent's own truth, even when its last report did not get through.
+    const st: OSNodeStatus = { ...(pending?.status ?? o.status ?? {}) };
     if (!st.bootedSlot) {
       // Agent start: report what the node runs.
       await this.write(name, {
@@ -162,7 +181,9 @@ export class SimAgents {
     else if (!next.phase || next.phase === 'Done') next.phase = 'Idle';
     next.message = updated ? `runs ${next.bootedVersion}` : `answered permit ${permit.token}`;
     this.answered.set(name, (this.answered.get(name) ?? 0) + 1);
+    this.unwritten.set(name, { token: permit.token, status: next, done: Boolean(updated && target) });
     await this.write(name, next);
+    this.unwritten.delete(name);
     if (updated && target) this.opts.onDone?.(name, Date.now());
   }
 

@@ -75,7 +75,7 @@ async function agents(f: Fleet, opts: Partial<ConstructorParameters<typeof SimAg
   return a;
 }
 
-async function osnode(name: string): Promise<{ metadata: { annotations?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string; controller?: boolean }> }; spec: { target?: { version: string }; permit?: { reboot: boolean } }; status?: { bootedVersion?: string } } | undefined> {
+async function osnode(name: string): Promise<{ metadata: { annotations?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string; controller?: boolean }> }; spec: { target?: { version: string }; permit?: { reboot: boolean; stage?: boolean; applySettings?: boolean; token: string } }; status?: { bootedVersion?: string } } | undefined> {
   try {
     return await client.get(`${OSNODES}/${name}`);
   } catch {
@@ -257,7 +257,7 @@ describe('rollout executor on the real apiserver', () => {
     const osName = `os-${f.id}`;
     await createOS(client, osName, osSpec(f.label, { strategy: { batches: [1, '100%'], maxUnavailable: 2, failureBudget: 2 } }));
     cleanups.push(() => deleteQuietly(client, `${OSES}/${osName}`));
-    start();
+    const h = start();
 
     const halted = await waitFor('the rollout to halt', async () => {
       const os = await readOS(client, osName);
@@ -268,7 +268,27 @@ describe('rollout executor on the real apiserver', () => {
     expect([...(halted.status?.failedNodes ?? [])].sort()).toEqual([...failing].sort());
     expect(condition(halted.status, 'Degraded')?.message).toContain([...failing].sort()[0]);
     expect(halted.status?.counts?.failed).toBe(2);
-    await new Promise((r) => setTimeout(r, 1000));
+    // A whole pass that started after the halt was seen (woken by a label on a node) has ended, its
+    // writes included: what it did not start, it will not start. No sleep.
+    /** The token of each node's permit that grants something (a withdrawn one grants nothing). */
+    const permits = async () =>
+      new Map(
+        await Promise.all(
+          f.names.map(async (n) => {
+            const pm = (await osnode(n))?.spec.permit;
+            return [n, pm && (pm.stage || pm.applySettings || pm.reboot) ? pm.token : undefined] as const;
+          }),
+        ),
+      );
+    const permitsAtHalt = await permits();
+    const passes = h.stats.reconciles;
+    await client.patch(`/api/v1/nodes/${f.names[0]}`, { metadata: { labels: { 'osfleet-test-wake': '1' } } });
+    await waitFor('a fleet pass after the halt', () => h.stats.reconciles > passes);
+    await h.idle();
+    // No node was granted anything after the halt (a started one neither: the halt stops it where it
+    // is); a permit taken back (one that grants nothing) is no grant.
+    const after = await permits();
+    expect(f.names.filter((n) => after.get(n) !== undefined && after.get(n) !== permitsAtHalt.get(n))).toEqual([]);
     const still = await readOS(client, osName);
     expect(still.status?.counts?.updated).toBeLessThan(6);
     expect(f.names.filter((n) => f.observer.node(n)?.spec.unschedulable)).toEqual([]);
@@ -383,10 +403,11 @@ describe('rollout executor on the real apiserver', () => {
     const last = await run();
     cleanups.push(async () => void (await last.stop()));
     await completes(() => `--- controller log\n${last.logTail(60)}`);
-    // With the rollout executor running, SIGTERM still ends the process cleanly within 5 s.
-    const { code, ms } = await last.stop();
+    // With the rollout executor running, SIGTERM still ends the process cleanly: exit code 0 is the
+    // graceful path, within the controller's own shutdown timeout (past it, it exits 1 and says so).
+    const { code } = await last.stop();
     expect(code).toBe(0);
-    expect(ms).toBeLessThan(5000);
+    expect(last.logTail(20)).not.toContain('graceful stop took too long');
   });
 
   it('leaves a node selected by two OS objects alone and reports the conflict on both and on the OSNode', async () => {

@@ -36,3 +36,23 @@ spec:
   sysctl:
     net.core.somaxconn: "${somaxconn}"
 `;
+
+/**
+ * A RolloutPolicy named `name` for the nodes labelled pool=<prefix>, on <prefix>-v2-0, with batches
+ * [1, 50%, 100%], the given maxUnavailable and a failure budget of 1; `more` is appended to the spec
+ * (indented two spaces), e.g. a soak or maintenance windows.
+ */
+export const rolloutPolicyDoc = (prefix: string, name: string, maxUnavailable: number, more = '') => `apiVersion: osfleet.dev/v1alpha1
+kind: RolloutPolicy
+metadata:
+  name: ${name}
+spec:
+  nodeSelector:
+    matchLabels:
+      pool: ${prefix}
+  osVersion: ${prefix}-v2-0
+  strategy:
+    batches: [1, "50%", "100%"]
+    maxUnavailable: ${maxUnavailable}
+    failureBudget: 1
+${more}`;

@@ -119,7 +119,16 @@ function startController(identity: string, dir = cacheDir): Promise<ControllerPr
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Waits until the controller has no reconcile queued or running: every run that what happened
+ * before asked for has ended, status writes included. No sleep: the empty queue is the event.
+ */
+const caughtUp = (c: ControllerProcess, sc: Scenario) =>
+  // The series must be there and read 0 (an absent one would read 0 too).
+  until(`no reconcile of ${sc.fsName} queued or running`, async () => ((await (await fetch(c.metricsUrl)).text()).includes(`osfleet_reconciles_pending{fleetsource="${sc.fsName}"} 0\n`) ? true : undefined), {
+    timeoutMs: 30_000,
+    onTimeout: () => c.logTail(20),
+  });
 
 beforeAll(async () => {
   // Like a Git host: basic auth with user "git" and an access token as password, or the bearer token.
@@ -212,7 +221,7 @@ describe('git → cluster sync, continued', () => {
 
     // Six hooks while the server is slow: one fetch runs, the other five become one follow-up run.
     const c3 = await sc.repo.commitAndPush({ 'settings.yaml': settingsDoc(sc.s, 'base', '8192') }, 'third');
-    await sleep(500); // let the informer echo of the last apply settle
+    await caughtUp(ctl, sc); // the run that applied c2 has ended: the counters below start after it
     const adverts0 = refAdverts(sc);
     const downloads0 = packDownloads(sc);
     const checks0 = await remoteChecks(ctl, sc);
@@ -221,7 +230,9 @@ describe('git → cluster sync, continued', () => {
     try {
       for (let i = 0; i < HOOKS; i++) expect(await hook(sc)).toBe(202);
       await waitApplied(sc, c3, 20_000);
-      await sleep(2500); // the coalesced follow-up run (one slow ref advertisement) finishes
+      // Every hook was answered after its fetch was queued, so the coalesced follow-up run (one slow
+      // ref advertisement) is queued or running until the queue is empty.
+      await caughtUp(ctl, sc);
     } finally {
       server.setDelay(0);
     }
@@ -239,6 +250,8 @@ describe('git → cluster sync, continued', () => {
     const sc = await scenario('susp', (s) => ({ 'settings.yaml': settingsDoc(s, 'base', '4096') }), { interval: '2s' });
     const c1 = await sc.repo.head();
     await waitApplied(sc, c1);
+    const nextPoll = () => ctl.metric('osfleet_fleetsource_next_reconcile_timestamp_seconds', { fleetsource: sc.fsName });
+    await until('a poll scheduled while not suspended', async () => ((await nextPoll()) > 0 ? true : undefined));
     await patchFleetSpec(sc, { suspend: true });
     const f = await waitFor(sc, 'Suspended', (f) => cond(f, 'Ready')?.reason === 'Suspended');
     expect(cond(f, 'Ready')).toMatchObject({ status: 'False', message: `spec.suspend is true: not fetching or applying; main@sha1:${c1} stays applied` });
@@ -248,12 +261,16 @@ describe('git → cluster sync, continued', () => {
       return list.items.find((e) => e.reason === 'Suspended');
     });
     expect(ev.type).toBe('Normal');
+    await caughtUp(ctl, sc); // the suspended run has ended
 
     const seen = fetchRequests(sc).length;
     const rvs = await managedRVs(sc);
     const c2 = await sc.repo.commitAndPush({ 'settings.yaml': settingsDoc(sc.s, 'base', '512') }, 'while suspended');
     expect(await hook(sc)).toBe(200); // authentic, but suspended: nothing is queued
-    await sleep(3500); // longer than the 2 s interval: no poll either
+    // Nothing can fetch any more: the suspended run cleared the 2 s poll timer (none scheduled),
+    // and nothing is queued or running, the hook included (it answers after deciding).
+    expect(await nextPoll()).toBe(0);
+    expect(await ctl.metric('osfleet_reconciles_pending', { fleetsource: sc.fsName })).toBe(0);
     expect(fetchRequests(sc).length).toBe(seen);
     expect(await managedRVs(sc)).toEqual(rvs);
     const still = await fleet(sc);

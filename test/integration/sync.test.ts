@@ -144,11 +144,12 @@ describe('git → cluster sync', () => {
 
   it('a push plus a webhook updates the edited object', async () => {
     const commit = await repo.commitAndPush({ 'policy.yaml': policyDoc('2.0') }, 'bump to 2.0');
-    const t0 = Date.now();
     expect(await hook(a)).toBe(202);
     await waitApplied(commit, 10_000);
     expect(((await getObj('oses', `${p}-workers`))?.spec?.osVersion as { version: string }).version).toBe('2.0');
-    expect(Date.now() - t0).toBeLessThan(5000);
+    // The hook did it, not a poll: none is due for an hour (a wall-time bound would say less, and flake on a busy machine).
+    expect(await a.metric('osfleet_fleetsource_interval_seconds', { fleetsource: fsName })).toBe(3600);
+    expect(await a.metric('osfleet_webhook_requests_total', { result: 'accepted' })).toBeGreaterThanOrEqual(1);
   });
 
   it('deleting a document prunes its object; the unlabelled object is untouched', async () => {
@@ -215,14 +216,16 @@ describe('git → cluster sync', () => {
   });
 
   let b: ControllerProcess;
-  it('SIGTERM releases the Lease and exits within 5 s; a restart with no new commit writes nothing', async () => {
+  it('SIGTERM releases the Lease and exits within its shutdown timeout; a restart with no new commit writes nothing', async () => {
     const rvs = await managedRVs();
     const fsRV = (await fleet())!.metadata!.resourceVersion;
     const eventCount = async () => (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${fsName}` })).items.length;
     const events = await eventCount();
-    const { code, ms } = await a.stop();
+    // Exit code 0 is the graceful path: past its shutdown timeout (4.5 s) the controller exits 1
+    // and logs so. The controller's own deadline, not the test's stopwatch on a busy machine.
+    const { code } = await a.stop();
     expect(code).toBe(0);
-    expect(ms).toBeLessThan(5000);
+    expect(a.logTail(20)).not.toContain('graceful stop took too long');
     const lease = await coord.readNamespacedLease({ name: `${p}-lease`, namespace: ns });
     expect(lease.spec?.holderIdentity ?? '').toBe('');
 
@@ -241,7 +244,8 @@ describe('git → cluster sync', () => {
 
   it('two controllers: one leader; kill -9 of the leader → the other syncs the next push within lease duration + 5 s', async () => {
     const c = await startController('c');
-    await new Promise((r) => setTimeout(r, 2500));
+    // c has read the Lease and seen b hold it (its first try to acquire is over): the event, no sleep.
+    await until('c to observe b as the leader', async () => (/"leader":"b"[^\n]*"msg":"leader observed"/.test(c.logTail(200)) ? true : undefined), { timeoutMs: 15_000 });
     expect(await b.metric('osfleet_leader')).toBe(1);
     expect(await c.metric('osfleet_leader')).toBe(0);
     const lease = await coord.readNamespacedLease({ name: `${p}-lease`, namespace: ns });
