@@ -1,8 +1,7 @@
-// The image download's transport: a minimal HTTP/1.1 GET client on net/tls for one large body,
-// read straight into the write ring over plain http (no copy in JavaScript), with the agent's
-// redirect policy and idle timeout.
-import net from 'node:net';
-import tls from 'node:tls';
+// The image download's transport: one GET on undici for one large body, delivered into the write
+// ring with backpressure (undici pauses the socket while the ring is busy), with the agent's redirect
+// policy, its idle timeout and the proxy the environment names (HTTPS_PROXY, HTTP_PROXY, NO_PROXY).
+import { type Dispatcher, EnvHttpProxyAgent } from 'undici';
 import { ImageWriteError } from './image-error.js';
 
 /** A redirect may go to another host only over https, and never from https down to http. */
@@ -13,7 +12,7 @@ export function redirectProblem(from: URL, to: URL): string | undefined {
   return undefined;
 }
 
-/** Response head from the minimal HTTP/1.1 client. */
+/** A final response's head. */
 export interface ResponseHead {
   status: number;
   message: string;
@@ -30,7 +29,7 @@ export interface TransportOptions {
   signal?: AbortSignal;
 }
 
-/** Where BodyReader puts the body: the write ring (agent/image-writer.ts). */
+/** Where ImageResponse puts the body: the write ring (agent/image-writer.ts). */
 export interface BodySink {
   /** Where the next body bytes can be read to directly (never empty while the fill buffer is free). */
   target(limit: number): Buffer;
@@ -45,23 +44,48 @@ export interface BodySink {
 }
 
 /**
- * Sends the GET for `imageUrl` (following at most 5 redirects, under redirectProblem's policy) and
- * resolves with the connection once a final response head arrived. `onRequest` counts each hop.
+ * The connections of one image download. The proxy comes from the environment when it is made:
+ * HTTPS_PROXY for https images, HTTP_PROXY for http ones (both tunnel with CONNECT), NO_PROXY the
+ * hosts that are reached directly. Destroy it when the download is over.
  */
-export async function getImage(imageUrl: string, headers: Record<string, string>, opts: TransportOptions, onRequest: () => void): Promise<BodyReader> {
+export function imageDispatcher(opts: TransportOptions): Dispatcher {
+  const idle = opts.idleTimeoutMs ?? 60_000;
+  const tlsOpts = opts.ca ? { ca: opts.ca } : {};
+  return new EnvHttpProxyAgent({
+    // The idle timer of ImageResponse covers the head and the body; undici's own timers would also
+    // count the time the socket is paused while the device writes.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    connect: { timeout: idle, ...tlsOpts },
+    // The image server's TLS inside a proxy tunnel.
+    requestTls: tlsOpts,
+  });
+}
+
+/**
+ * Sends the GET for `imageUrl` (following at most 5 redirects, under redirectProblem's policy) and
+ * resolves once a final response head arrived. `onRequest` counts each hop.
+ */
+export async function getImage(
+  imageUrl: string,
+  headers: Record<string, string>,
+  opts: TransportOptions,
+  dispatcher: Dispatcher,
+  onRequest: () => void,
+): Promise<ImageResponse> {
   let url = new URL(imageUrl);
   for (let hops = 0; ; hops++) {
     onRequest();
-    const conn = new BodyReader(url, headers, opts);
+    const res = new ImageResponse(url, headers, opts, dispatcher);
     let head: ResponseHead;
     try {
-      head = await conn.response;
+      head = await res.response;
     } catch (err) {
-      conn.close();
+      res.close();
       throw err;
     }
-    if (![301, 302, 303, 307, 308].includes(head.status)) return conn;
-    conn.close();
+    if (![301, 302, 303, 307, 308].includes(head.status)) return res;
+    res.close();
     const loc = head.headers.get('location');
     if (!loc) throw new ImageWriteError(`image server redirected (${head.status}) without a Location`, 'Download');
     if (hops >= 5) throw new ImageWriteError(`more than 5 redirects for ${imageUrl}`, 'Download');
@@ -77,55 +101,38 @@ export async function getImage(imageUrl: string, headers: Record<string, string>
   }
 }
 
-const HEAD_LIMIT = 64 * 1024;
-
 /**
- * A minimal HTTP/1.1 GET (Connection: close) for one large body. Over plain http the body is read
- * with net's `onread` straight into the sink's buffers; over https, and for chunked bodies, data is
- * copied in. Backpressure: the socket stops reading while the sink's next buffer is being written,
- * and between the response head and readBody().
+ * One GET as an undici dispatch handler. Body data is copied into the sink's buffers as it arrives;
+ * when the sink is busy the response is paused (undici stops reading the socket), so at most one
+ * socket read waits here. Nothing is read between the head and readBody().
  */
-export class BodyReader {
+export class ImageResponse implements Dispatcher.DispatchHandler {
   readonly response: Promise<ResponseHead>;
   head: ResponseHead = { status: 0, message: '', headers: new Map() };
   contentLength: number | undefined;
   chunked = false;
-  private readonly socket: net.Socket;
-  /** Receiving the head: reads go here. */
-  private headBuf: Buffer | undefined = Buffer.allocUnsafe(HEAD_LIMIT);
-  private headLen = 0;
-  /** Plain http reads that cannot go straight to the sink (chunked, paused, head leftovers). */
-  private scratch: Buffer | undefined;
+  private controller: Dispatcher.DispatchController | undefined;
   private resolveHead!: (h: ResponseHead) => void;
   private rejectHead!: (e: Error) => void;
   private sink: BodySink | undefined;
-  /** Body bytes still expected (content-length), or Infinity (until the connection closes). */
-  private remaining = Infinity;
-  /** Body data received but not yet in the sink; the socket does not read while it is not empty. */
+  /** Body data received but not yet in the sink; the response stays paused while it is not empty. */
   private queue: Buffer[] = [];
   private blocked = false;
   private waiting = false;
+  private headSeen = false;
   /** All body bytes received (they may still be queued). */
   private bodyEnded = false;
   private finished = false;
   private failure: Error | undefined;
   private settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
-  private readonly chunk = { left: 0, state: 'size' as 'size' | 'data' | 'crlf' | 'trailer', line: '' };
   private readonly onAbort = () => this.fail(new Error('aborted'));
-  /** Idle timeout: time of the last socket activity; the timer counts only while the reader wants data. */
+  /** Idle timeout: time of the last activity; the timer counts only while the response wants data. */
   private lastActivity = Date.now();
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly idleMs: number;
   private readonly peer: string;
 
-  constructor(
-    url: URL,
-    headers: Record<string, string>,
-    private readonly opts: TransportOptions,
-  ) {
-    const isHttps = url.protocol === 'https:';
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    const port = Number(url.port || (isHttps ? 443 : 80));
+  constructor(url: URL, headers: Record<string, string>, private readonly opts: TransportOptions, dispatcher: Dispatcher) {
     this.peer = url.host;
     this.idleMs = opts.idleTimeoutMs ?? 60_000;
     this.response = new Promise<ResponseHead>((resolve, reject) => {
@@ -133,32 +140,72 @@ export class BodyReader {
       this.rejectHead = reject;
     });
     this.response.catch(() => undefined);
-    const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`, 'connection: close', 'accept-encoding: identity'];
-    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
-    const requestHead = lines.join('\r\n') + '\r\n\r\n';
-    if (isHttps) {
-      this.socket = tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...(opts.ca ? { ca: opts.ca } : {}) });
-      this.socket.on('data', (d: Buffer) => {
-        this.touch(); // plain http reads touch in onRead
-        this.guard(() => this.onData(d));
-      });
-      this.socket.once('secureConnect', () => this.socket.write(requestHead));
-    } else {
-      this.socket = net.connect({
-        host,
-        port,
-        onread: { buffer: () => this.readTarget(), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf as Buffer) },
-      });
-      this.socket.once('connect', () => this.socket.write(requestHead));
-    }
-    this.socket.on('end', () => this.guard(() => this.onEnd()));
-    // Once the whole body arrived (it may still be queued for the sink), the connection no longer matters.
-    this.socket.on('error', (err) => this.bodyEnded || this.fail(err));
-    this.socket.on('close', () => this.bodyEnded || this.fail(new Error(this.headBuf ? 'connection closed before the response head' : 'connection closed before the end of the body')));
-    this.socket.once('connect', () => this.touch());
     this.armIdle(this.idleMs);
     if (opts.signal?.aborted) queueMicrotask(this.onAbort);
     else opts.signal?.addEventListener('abort', this.onAbort, { once: true });
+    dispatcher.dispatch(
+      { origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET', headers: { 'accept-encoding': 'identity', ...headers } },
+      this,
+    );
+  }
+
+  // ---- undici's side ----
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.failure || this.finished) return controller.abort(this.failure ?? new Error('closed'));
+    this.touch(); // connected (through the proxy, if any) and the request is on its way
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>, message?: string): void {
+    if (status < 200) return; // interim (100 Continue, 103 Early Hints): the real one follows
+    this.touch();
+    const map = new Map<string, string>();
+    for (const [k, v] of Object.entries(headers)) if (v !== undefined) map.set(k.toLowerCase(), Array.isArray(v) ? v.join(', ') : v);
+    this.head = { status, message: message ?? '', headers: map };
+    const te = map.get('transfer-encoding');
+    const cl = map.get('content-length');
+    this.chunked = te !== undefined && /chunked/i.test(te);
+    if (te === undefined && cl !== undefined && /^\d+$/.test(cl)) this.contentLength = Number(cl);
+    this.headSeen = true;
+    // Nothing more is read until readBody() (the caller may wait for writes to finish first).
+    this.block();
+    this.resolveHead(this.head);
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.touch();
+    if (this.failure || this.finished) return;
+    this.queue.push(chunk);
+    this.guard(() => this.pump());
+  }
+
+  onResponseEnd(): void {
+    this.bodyEnded = true;
+    this.guard(() => this.pump());
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.bodyEnded) return; // the whole body arrived; the connection no longer matters
+    this.fail(err.message ? err : new Error(this.headSeen ? 'connection closed before the end of the body' : 'connection closed before the response head'));
+  }
+
+  // ---- the writer's side ----
+
+  /** Streams the body into `sink`; resolves once all of it is there. */
+  readBody(sink: BodySink): Promise<void> {
+    this.sink = sink;
+    const p = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
+    if (this.failure) this.settle?.reject(this.failure);
+    else this.guard(() => this.pump());
+    return p;
+  }
+
+  close(): void {
+    if (!this.finished && !this.failure) this.controller?.abort(new Error('closed'));
+    this.finished = true;
+    this.stopIdle();
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
   }
 
   private touch(): void {
@@ -166,8 +213,8 @@ export class BodyReader {
   }
 
   /**
-   * Fails the request when the server sends nothing for idleMs while the reader wants data. Time spent
-   * blocked (the device is still writing, or between the head and readBody) does not count.
+   * Fails the request when the server sends nothing for idleMs while the response wants data. Time
+   * spent paused (the device is still writing, or between the head and readBody) does not count.
    */
   private armIdle(ms: number): void {
     this.idleTimer = setTimeout(() => {
@@ -190,29 +237,13 @@ export class BodyReader {
     this.idleTimer = undefined;
   }
 
-  /** Streams the body into `sink`; resolves once all of it is there. */
-  readBody(sink: BodySink): Promise<void> {
-    this.sink = sink;
-    const p = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
-    if (this.failure) this.settle?.reject(this.failure);
-    else this.guard(() => this.pump());
-    return p;
-  }
-
-  close(): void {
-    this.finished = true;
-    this.stopIdle();
-    this.opts.signal?.removeEventListener('abort', this.onAbort);
-    this.socket.destroy();
-  }
-
   private fail(err: Error): void {
     if (this.failure || this.finished) return;
     this.failure = err;
     this.stopIdle();
     this.rejectHead(err);
     this.settle?.reject(err);
-    this.socket.destroy();
+    this.controller?.abort(err);
   }
 
   private guard(fn: () => void): void {
@@ -223,179 +254,34 @@ export class BodyReader {
     }
   }
 
-  /** Plain http: the buffer the next read goes to (asked after every read, for the one after it). */
-  private readTarget(): Buffer {
-    if (this.headBuf) return this.headBuf.subarray(this.headLen);
-    const sink = this.sink;
-    if (sink && !this.chunked && !this.blocked && this.queue.length === 0 && this.remaining > 0 && sink.ready()) return sink.target(this.remaining);
-    return (this.scratch ??= Buffer.allocUnsafe(HEAD_LIMIT));
-  }
-
-  /** Plain http: `n` bytes were read into `buf` (one readTarget() gave). Returning false stops reading. */
-  private onRead(n: number, buf: Buffer): boolean {
-    this.touch();
-    this.guard(() => {
-      if (this.headBuf) {
-        this.headLen += n;
-        this.parseHead();
-      } else if (buf === this.scratch) {
-        // Queued without a copy: no further read happens (into scratch) until the queue is empty.
-        this.onData(buf.subarray(0, n));
-      } else {
-        const sink = this.sink as BodySink;
-        this.remaining -= n;
-        const free = sink.received(n);
-        if (this.remaining === 0) this.endBody();
-        else if (!free) {
-          this.block();
-          this.waitForSink(sink);
-        }
-      }
-    });
-    return !this.blocked && !this.failure && !this.finished;
-  }
-
-  /** Response bytes that are not read straight into the sink. */
-  private onData(d: Buffer): void {
-    if (this.headBuf) {
-      const n = Math.min(d.length, HEAD_LIMIT - this.headLen);
-      d.copy(this.headBuf, this.headLen, 0, n);
-      this.headLen += n;
-      this.parseHead();
-      if (n < d.length && !this.headBuf) this.onData(d.subarray(n));
-      return;
-    }
-    if (this.bodyEnded) return; // nothing follows the body on a Connection: close response
-    if (this.chunked) this.dechunk(d);
-    else {
-      const piece = d.length > this.remaining ? d.subarray(0, this.remaining) : d;
-      this.remaining -= piece.length;
-      if (piece.length > 0) this.queue.push(piece);
-      if (this.remaining === 0) this.bodyEnded = true;
-    }
-    this.pump();
-  }
-
-  private parseHead(): void {
-    const buf = this.headBuf as Buffer;
-    for (;;) {
-      const end = buf.subarray(0, this.headLen).indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (this.headLen >= HEAD_LIMIT) throw new ImageWriteError(`image server sent a response head over ${HEAD_LIMIT} bytes`, 'Download');
-        return;
-      }
-      const [statusLine = '', ...fields] = buf.toString('latin1', 0, end).split('\r\n');
-      const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
-      if (!m) throw new Error(`image server sent a malformed status line ${JSON.stringify(statusLine.slice(0, 100))}`);
-      const status = Number(m[1]);
-      const rest = end + 4;
-      if (status >= 100 && status < 200) {
-        // Interim response (100 Continue, 103 Early Hints): the real one follows.
-        buf.copyWithin(0, rest, this.headLen);
-        this.headLen -= rest;
-        continue;
-      }
-      const headers = new Map<string, string>();
-      for (const f of fields) {
-        const colon = f.indexOf(':');
-        if (colon <= 0) throw new Error(`image server sent a malformed header line ${JSON.stringify(f.slice(0, 100))}`);
-        const name = f.slice(0, colon).trim().toLowerCase();
-        const value = f.slice(colon + 1).trim();
-        const had = headers.get(name);
-        headers.set(name, had === undefined ? value : `${had}, ${value}`);
-      }
-      this.head = { status, message: m[2] ?? '', headers };
-      const te = headers.get('transfer-encoding');
-      const cl = headers.get('content-length');
-      if (te !== undefined && te.toLowerCase() !== 'identity') {
-        if (te.toLowerCase() !== 'chunked') throw new ImageWriteError(`image server sent Transfer-Encoding ${JSON.stringify(te)}; only chunked or none is supported`, 'Download');
-        this.chunked = true;
-      } else if (cl !== undefined) {
-        if (!/^\d+$/.test(cl)) throw new ImageWriteError(`image server sent an invalid Content-Length ${JSON.stringify(cl)}`, 'Download');
-        this.contentLength = Number(cl);
-        this.remaining = this.contentLength;
-      }
-      const leftover = buf.subarray(rest, this.headLen);
-      this.headBuf = undefined;
-      // Nothing more is read until readBody() (the caller may wait for writes to finish first).
-      this.block();
-      if (this.remaining === 0) this.bodyEnded = true;
-      if (leftover.length > 0) this.onData(leftover);
-      this.resolveHead(this.head);
-      return;
-    }
-  }
-
-  /** Chunked transfer coding: payload pieces go to the queue. */
-  private dechunk(d: Buffer): void {
-    const c = this.chunk;
-    let i = 0;
-    while (i < d.length && !this.bodyEnded) {
-      if (c.state === 'data') {
-        const n = Math.min(c.left, d.length - i);
-        this.queue.push(d.subarray(i, i + n));
-        i += n;
-        c.left -= n;
-        if (c.left === 0) c.state = 'crlf';
-        continue;
-      }
-      const nl = d.indexOf(10, i);
-      c.line += d.toString('latin1', i, nl < 0 ? d.length : nl);
-      if (c.line.length > 4096) throw new ImageWriteError('image server sent a malformed chunked body (line too long)', 'Download');
-      if (nl < 0) return;
-      i = nl + 1;
-      const line = c.line.endsWith('\r') ? c.line.slice(0, -1) : c.line;
-      c.line = '';
-      if (c.state === 'crlf') {
-        if (line !== '') throw new ImageWriteError('image server sent a malformed chunked body (no CRLF after a chunk)', 'Download');
-        c.state = 'size';
-      } else if (c.state === 'size') {
-        const sm = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(line);
-        if (!sm) throw new ImageWriteError(`image server sent a malformed chunk size ${JSON.stringify(line.slice(0, 40))}`, 'Download');
-        c.left = parseInt(sm[1] as string, 16);
-        c.state = c.left === 0 ? 'trailer' : 'data';
-      } else if (line === '') {
-        this.bodyEnded = true; // end of the trailer section
-      }
-    }
-  }
-
-  /** Moves queued data into the sink as far as it has room; reading resumes once the queue is empty. */
+  /** Moves queued data into the sink as far as it has room; the response resumes once the queue is empty. */
   private pump(): void {
     const sink = this.sink;
-    if (!sink || this.failure) return;
+    if (!sink || this.failure || this.finished) return;
     while (this.queue.length > 0) {
-      if (!sink.ready()) {
-        this.block();
-        this.waitForSink(sink);
-        return;
-      }
+      if (!sink.ready()) return this.waitForSink(sink);
       const head = this.queue[0] as Buffer;
       const taken = sink.copy(head);
       if (taken === head.length) this.queue.shift();
       else this.queue[0] = head.subarray(taken);
     }
     if (this.bodyEnded) return this.finish();
-    if (!sink.ready()) {
-      this.block();
-      this.waitForSink(sink);
-      return;
-    }
+    if (!sink.ready()) return this.waitForSink(sink);
     if (this.blocked) {
       this.blocked = false;
-      this.touch(); // the idle time starts now that the reader wants data again
-      this.socket.resume();
+      this.touch(); // the idle time starts now that the response wants data again
+      this.controller?.resume(); // may deliver data (and re-enter pump) before it returns
     }
   }
 
   private block(): void {
     if (this.blocked) return;
     this.blocked = true;
-    // Plain http: onRead returns false, which stops reading. tls: pause the stream.
-    if (this.socket instanceof tls.TLSSocket) this.socket.pause();
+    this.controller?.pause();
   }
 
   private waitForSink(sink: BodySink): void {
+    this.block();
     if (this.waiting) return;
     this.waiting = true;
     sink.whenReady().then(
@@ -405,19 +291,6 @@ export class BodyReader {
       },
       (err: Error) => this.fail(err),
     );
-  }
-
-  private endBody(): void {
-    this.bodyEnded = true;
-    this.pump();
-  }
-
-  private onEnd(): void {
-    if (this.headBuf) throw new Error('connection closed before the response head');
-    if (this.bodyEnded) return;
-    if (this.chunked) throw new Error('connection closed before the end of the chunked body');
-    if (this.remaining !== Infinity) throw new Error(`connection closed ${this.remaining} bytes before the end of the body`);
-    this.endBody();
   }
 
   private finish(): void {

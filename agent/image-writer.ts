@@ -10,7 +10,8 @@ import { type Host, type Slot, otherSlot } from './host.js';
 import { updateSlots } from './slots.js';
 import { ImageWriteError } from './image-error.js';
 import { newImageHash, type ImageHash } from './image-hash.js';
-import { type BodyReader, type BodySink, getImage } from './image-transport.js';
+import type { Dispatcher } from 'undici';
+import { type BodySink, type ImageResponse, getImage, imageDispatcher } from './image-transport.js';
 import { type Compression, DecompressingSink, compressionOf } from './image-decompress.js';
 
 export { ImageWriteError } from './image-error.js';
@@ -191,11 +192,9 @@ interface RingBuffer {
 /**
  * One download, possibly over several requests (resume with Range after a dropped connection).
  *
- * The body is read by a small HTTP/1.1 client on net/tls rather than node:http: over plain http the
- * socket reads straight into the 4 MiB write buffers (net's `onread`), so the bytes are copied once by
- * the kernel and never by JavaScript, and no per-read buffers are allocated. Over https (and for
- * chunked bodies) decoded data is copied into the same buffers. Two buffers: one fills while the
- * other is hashed and written; the socket pauses when both are busy, so memory stays flat.
+ * The body arrives through undici (agent/image-transport.ts) and is copied into two 4 MiB write
+ * buffers: one fills while the other is hashed and written; the response pauses (undici stops
+ * reading the socket) when both are busy, so memory stays flat.
  */
 class StreamRun implements BodySink {
   requests = 0;
@@ -214,6 +213,8 @@ class StreamRun implements BodySink {
   private compressedDigest: string | undefined;
   /** The first device write failure; it ends the download. */
   private writeError: Error | undefined;
+  /** The download's connections (and proxy), shared by its requests and redirect hops. */
+  private readonly dispatcher: Dispatcher;
 
   constructor(
     private readonly opts: WriteImageOptions,
@@ -234,6 +235,7 @@ class StreamRun implements BodySink {
     ];
     this.compression = compressionOf(opts.image.url);
     this.hash = this.ringHash();
+    this.dispatcher = imageDispatcher(opts);
   }
 
   /** The sha256 of the ring's bytes: what is pinned for a raw image; a compressed one is hashed before decompression. */
@@ -287,6 +289,7 @@ class StreamRun implements BodySink {
 
   close(): void {
     this.hash.close();
+    void this.dispatcher.destroy().catch(() => undefined);
   }
 
   /** Resume needs the hash of what is already on the device: read it back (through the ring, hashed like downloaded data). */
@@ -330,7 +333,7 @@ class StreamRun implements BodySink {
       headers.range = `bytes=${offset}-`;
       if (this.etag) headers['if-range'] = this.etag;
     }
-    const conn: BodyReader = await getImage(this.opts.image.url, headers, this.opts, () => this.requests++);
+    const conn = await getImage(this.opts.image.url, headers, this.opts, this.dispatcher, () => this.requests++);
     try {
       const { status, message, headers } = conn.head;
       if (status === 206) {
@@ -375,7 +378,7 @@ class StreamRun implements BodySink {
     return true;
   }
 
-  private async readCompressed(conn: BodyReader, compression: Compression): Promise<void> {
+  private async readCompressed(conn: ImageResponse, compression: Compression): Promise<void> {
     const sink = new DecompressingSink(this, compression, this.opts.image.url);
     try {
       await conn.readBody(sink);
@@ -409,7 +412,7 @@ class StreamRun implements BodySink {
     this.total = total;
   }
 
-  // ---- the body sink, driven by BodyReader ----
+  // ---- the body sink, driven by ImageResponse ----
 
   /** Where the next body bytes can be read to directly (never empty while the fill buffer is free). */
   target(limit: number): Buffer {

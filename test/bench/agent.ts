@@ -2,7 +2,7 @@
 // and sysctl apply vs `sysctl -p`. Needs root (loop devices, a network namespace).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import {
@@ -28,15 +28,16 @@ const MiB = 1024 * 1024;
 
 /**
  * The agent runs compiled JavaScript in production; tsx adds ~37 MiB of RSS and a loader.
- * Transpile agent/ (it imports only Node built-ins) into a temp dir and run children from there.
+ * Transpile agent/ (from `root`, the working tree by default) into a temp dir and run children
+ * from there; its packages (undici) resolve through a link to the repository's node_modules.
  */
-function compileAgent(into: string): void {
+function compileAgent(into: string, root = REPO_ROOT): void {
   const walk = (rel: string) => {
-    for (const e of readdirSync(path.join(REPO_ROOT, rel), { withFileTypes: true })) {
+    for (const e of readdirSync(path.join(root, rel), { withFileTypes: true })) {
       const r = path.join(rel, e.name);
       if (e.isDirectory()) walk(r);
       else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) {
-        const out = ts.transpileModule(readFileSync(path.join(REPO_ROOT, r), 'utf8'), {
+        const out = ts.transpileModule(readFileSync(path.join(root, r), 'utf8'), {
           compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
         });
         mkdirSync(path.join(into, path.dirname(r)), { recursive: true });
@@ -47,6 +48,22 @@ function compileAgent(into: string): void {
   walk('agent');
   walk('api'); // agent modules share the settings syntax and condition helpers in api/
   writeFileSync(path.join(into, 'package.json'), '{"type":"module"}\n');
+  symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(into, 'node_modules'));
+}
+
+/**
+ * OSFLEET_AGENT_BENCH_BASE=<git revision>: the agent of that revision is compiled too and measured
+ * in the same run, alternating with this tree's (agent.base.* figures), for a before/after that
+ * the shared machine's load does not skew.
+ */
+function compileBase(rev: string, into: string): void {
+  const src = tempDir('osfleet-agent-base-src-');
+  try {
+    execFileSync('bash', ['-c', 'set -o pipefail; git -C "$1" archive "$2" agent api | tar -x -C "$3"', 'archive', REPO_ROOT, rev, src]);
+    compileAgent(into, src);
+  } finally {
+    rmSync(src, { recursive: true, force: true });
+  }
 }
 
 async function runJs(file: string, args: readonly string[], netns?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -142,7 +159,7 @@ async function curlDdWrite(url: string, device: string): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-async function writeFigures(js: string): Promise<Figure[]> {
+async function writeFigures(js: string, baseJs: string | undefined): Promise<Figure[]> {
   const dir = tempDir('osfleet-bench-');
   const loops: string[] = [];
   const www = path.join(dir, 'www');
@@ -159,6 +176,7 @@ async function writeFigures(js: string): Promise<Figure[]> {
     loops.push(a, b);
     const dd: number[] = [];
     const ours: number[] = [];
+    const base: number[] = [];
     // A baseline that pays for the network as we do: the same server, read by curl.
     const haveCurl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
     if (!haveCurl) console.error('agent bench: no curl on PATH; skipping agent.write_ratio_to_curl_dd');
@@ -166,6 +184,7 @@ async function writeFigures(js: string): Promise<Figure[]> {
     for (let i = 0; i < 5; i++) {
       dd.push(ddWrite(path.join(www, 'bench.img'), b));
       ours.push((await ourWrite(js, { A: a, B: b }, `${server.url}/bench.img`, sha, size)).elapsedMs);
+      if (baseJs) base.push((await ourWrite(baseJs, { A: a, B: b }, `${server.url}/bench.img`, sha, size)).elapsedMs);
       if (haveCurl) curlDd.push(await curlDdWrite(`${server.url}/bench.img`, b));
     }
     rmSync(path.join(www, 'bench.img'));
@@ -179,9 +198,11 @@ async function writeFigures(js: string): Promise<Figure[]> {
     mixedFile(mixed.file, zsize); // dd's input, the same bytes
     const zdd: number[] = [];
     const zours: Array<{ elapsedMs: number; maxRssMb: number }> = [];
+    const zbase: Array<{ elapsedMs: number; maxRssMb: number }> = [];
     for (let i = 0; i < 3; i++) {
       zdd.push(ddWrite(mixed.file, b));
       zours.push(await ourWrite(js, { A: a, B: b }, `${server.url}/mixed.img.zst`, zsha, zsize));
+      if (baseJs) zbase.push(await ourWrite(baseJs, { A: a, B: b }, `${server.url}/mixed.img.zst`, zsha, zsize));
     }
     rmSync(mixed.file);
     rmSync(`${mixed.file}.zst`);
@@ -194,6 +215,15 @@ async function writeFigures(js: string): Promise<Figure[]> {
     const b4 = attachLoop(dir, 'b4.raw', big).device;
     loops.push(b4);
     const rss = await ourWrite(js, { A: a, B: b4 }, `${server.url}/big.img`, zerosSha(big), big);
+    const baseRss = baseJs ? await ourWrite(baseJs, { A: a, B: b4 }, `${server.url}/big.img`, zerosSha(big), big) : undefined;
+    const baseFigures: Figure[] = baseRss
+      ? [
+          { name: 'agent.base.write_ratio_to_dd', value: round(Math.min(...dd) / Math.min(...base)), unit: 'ratio' },
+          { name: 'agent.base.write_rss_mb', value: round(baseRss.maxRssMb, 1), unit: 'MiB' },
+          { name: 'agent.base.write_zstd_ratio_to_dd', value: round(Math.min(...zdd) / Math.min(...zbase.map((z) => z.elapsedMs))), unit: 'ratio' },
+          { name: 'agent.base.write_zstd_rss_mb', value: round(Math.max(...zbase.map((z) => z.maxRssMb)), 1), unit: 'MiB' },
+        ]
+      : [];
     return [
       { name: 'agent.write_ratio_to_dd', value: round(Math.min(...dd) / Math.min(...ours)), unit: 'ratio' },
       ...(curlDd.length ? [{ name: 'agent.write_ratio_to_curl_dd', value: round(Math.min(...curlDd) / Math.min(...ours)), unit: 'ratio' }] : []),
@@ -202,6 +232,7 @@ async function writeFigures(js: string): Promise<Figure[]> {
       { name: 'agent.write_zstd_rss_mb', value: round(Math.max(...zours.map((z) => z.maxRssMb)), 1), unit: 'MiB' },
       { name: 'agent.write_mib_per_s', value: round(size / MiB / (Math.min(...ours) / 1000), 0), unit: 'MiB/s' },
       { name: 'agent.dd_mib_per_s', value: round(size / MiB / (Math.min(...dd) / 1000), 0), unit: 'MiB/s' },
+      ...baseFigures,
     ];
   } finally {
     await server.close();
@@ -237,14 +268,18 @@ export async function run(): Promise<Figure[]> {
   const noNetns = netnsUnavailable();
   const figures: Figure[] = [];
   const js = tempDir('osfleet-agent-js-');
+  const baseRev = process.env.OSFLEET_AGENT_BENCH_BASE;
+  const baseJs = baseRev ? tempDir('osfleet-agent-base-js-') : undefined;
   try {
     compileAgent(js);
+    if (baseRev && baseJs) compileBase(baseRev, baseJs);
     if (noLoop) console.error(`agent bench: skipping image-write figures: ${noLoop}`);
-    else figures.push(...(await writeFigures(js)));
+    else figures.push(...(await writeFigures(js, baseJs)));
     if (noNetns) console.error(`agent bench: skipping sysctl figures: ${noNetns}`);
     else figures.push(...(await sysctlFigures(js)));
   } finally {
     rmSync(js, { recursive: true, force: true });
+    if (baseJs) rmSync(baseJs, { recursive: true, force: true });
   }
   const [load1] = (await import('node:os')).loadavg();
   // Other work on the machine skews CPU-bound figures; report it with them.
