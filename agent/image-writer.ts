@@ -10,8 +10,8 @@ import { type Host, type Slot, otherSlot } from './host.js';
 import { updateSlots } from './slots.js';
 import { ImageWriteError } from './image-error.js';
 import { newImageHash, type ImageHash } from './image-hash.js';
-import type { Dispatcher } from 'undici';
-import { type BodySink, type ImageResponse, getImage, imageDispatcher } from './image-transport.js';
+import type { BodySink, ImageResponse } from './image-response.js';
+import { getImage, ImageConnections } from './image-transport.js';
 import { type Compression, DecompressingSink, compressionOf } from './image-decompress.js';
 
 export { ImageWriteError } from './image-error.js';
@@ -192,9 +192,10 @@ interface RingBuffer {
 /**
  * One download, possibly over several requests (resume with Range after a dropped connection).
  *
- * The body arrives through undici (agent/image-transport.ts) and is copied into two 4 MiB write
- * buffers: one fills while the other is hashed and written; the response pauses (undici stops
- * reading the socket) when both are busy, so memory stays flat.
+ * The body goes into two 4 MiB write buffers: one fills while the other is hashed and written; the
+ * transport stops reading when both are busy, so memory stays flat. Directly over plain http the
+ * socket reads straight into them (agent/image-http1.ts); through a proxy undici's data is copied
+ * in (agent/image-undici.ts).
  */
 class StreamRun implements BodySink {
   requests = 0;
@@ -214,7 +215,7 @@ class StreamRun implements BodySink {
   /** The first device write failure; it ends the download. */
   private writeError: Error | undefined;
   /** The download's connections (and proxy), shared by its requests and redirect hops. */
-  private readonly dispatcher: Dispatcher;
+  private readonly conns: ImageConnections;
 
   constructor(
     private readonly opts: WriteImageOptions,
@@ -235,7 +236,7 @@ class StreamRun implements BodySink {
     ];
     this.compression = compressionOf(opts.image.url);
     this.hash = this.ringHash();
-    this.dispatcher = imageDispatcher(opts);
+    this.conns = new ImageConnections(opts);
   }
 
   /** The sha256 of the ring's bytes: what is pinned for a raw image; a compressed one is hashed before decompression. */
@@ -289,7 +290,7 @@ class StreamRun implements BodySink {
 
   close(): void {
     this.hash.close();
-    void this.dispatcher.destroy().catch(() => undefined);
+    this.conns.close();
   }
 
   /** Resume needs the hash of what is already on the device: read it back (through the ring, hashed like downloaded data). */
@@ -333,7 +334,7 @@ class StreamRun implements BodySink {
       headers.range = `bytes=${offset}-`;
       if (this.etag) headers['if-range'] = this.etag;
     }
-    const conn = await getImage(this.opts.image.url, headers, this.opts, this.dispatcher, () => this.requests++);
+    const conn = await getImage(this.opts.image.url, headers, this.conns, () => this.requests++);
     try {
       const { status, message, headers } = conn.head;
       if (status === 206) {

@@ -52,10 +52,18 @@ function compileAgent(into: string, root = REPO_ROOT): void {
 }
 
 /**
- * OSFLEET_AGENT_BENCH_BASE=<git revision>: the agent of that revision is compiled too and measured
- * in the same run, alternating with this tree's (agent.base.* figures), for a before/after that
- * the shared machine's load does not skew.
+ * Another agent measured in the same run, alternating with this tree's, for a before/after that the
+ * shared machine's load does not skew (figures `agent.<name>.*`):
+ * - OSFLEET_AGENT_BENCH_BASE=<git revision>: that revision's agent (`base`);
+ * - OSFLEET_AGENT_BENCH_UNDICI=1: this tree's agent with its downloads through undici (`undici`):
+ *   a proxy variable is set and the image server is in NO_PROXY, so undici connects directly.
  */
+interface Contender {
+  name: string;
+  js: string;
+  env?: Record<string, string>;
+}
+
 function compileBase(rev: string, into: string): void {
   const src = tempDir('osfleet-agent-base-src-');
   try {
@@ -66,11 +74,11 @@ function compileBase(rev: string, into: string): void {
   }
 }
 
-async function runJs(file: string, args: readonly string[], netns?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function runJs(file: string, args: readonly string[], netns?: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const argv = netns ? ['ip', 'netns', 'exec', netns, process.execPath, file, ...args] : [process.execPath, file, ...args];
   // The agent's environment in production (deploy/base/agent/daemonset.yaml): two malloc arenas,
   // not one per thread-pool thread that touched memory.
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MALLOC_ARENA_MAX: '2', ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += String(d)));
@@ -126,10 +134,10 @@ function zerosSha(bytes: number): string {
   return hash.digest('hex');
 }
 
-async function ourWrite(js: string, sandboxDevices: { A: string; B: string }, url: string, sha256: string, size: number) {
+async function ourWrite(js: string, sandboxDevices: { A: string; B: string }, url: string, sha256: string, size: number, env?: Record<string, string>) {
   const sb = createSandbox({ slotDevices: sandboxDevices, booted: 'A' });
   try {
-    const r = await runJs(path.join(js, 'agent/testing/write-child.js'), [JSON.stringify({ config: sb.config, slot: 'B', image: { version: 'bench', url, sha256, size } })]);
+    const r = await runJs(path.join(js, 'agent/testing/write-child.js'), [JSON.stringify({ config: sb.config, slot: 'B', image: { version: 'bench', url, sha256, size } })], undefined, env);
     const line = r.stdout.split('\n').find((l) => l.startsWith('result '));
     if (!line) throw new Error(`image write failed: ${r.stdout.split('\n').find((l) => l.startsWith('error ')) ?? r.stderr}`);
     return JSON.parse(line.slice('result '.length)) as { elapsedMs: number; maxRssMb: number };
@@ -159,7 +167,7 @@ async function curlDdWrite(url: string, device: string): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-async function writeFigures(js: string, baseJs: string | undefined): Promise<Figure[]> {
+async function writeFigures(js: string, others: Contender[]): Promise<Figure[]> {
   const dir = tempDir('osfleet-bench-');
   const loops: string[] = [];
   const www = path.join(dir, 'www');
@@ -176,7 +184,7 @@ async function writeFigures(js: string, baseJs: string | undefined): Promise<Fig
     loops.push(a, b);
     const dd: number[] = [];
     const ours: number[] = [];
-    const base: number[] = [];
+    const other = others.map(() => [] as number[]);
     // A baseline that pays for the network as we do: the same server, read by curl.
     const haveCurl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
     if (!haveCurl) console.error('agent bench: no curl on PATH; skipping agent.write_ratio_to_curl_dd');
@@ -184,7 +192,7 @@ async function writeFigures(js: string, baseJs: string | undefined): Promise<Fig
     for (let i = 0; i < 5; i++) {
       dd.push(ddWrite(path.join(www, 'bench.img'), b));
       ours.push((await ourWrite(js, { A: a, B: b }, `${server.url}/bench.img`, sha, size)).elapsedMs);
-      if (baseJs) base.push((await ourWrite(baseJs, { A: a, B: b }, `${server.url}/bench.img`, sha, size)).elapsedMs);
+      for (const [k, c] of others.entries()) other[k]?.push((await ourWrite(c.js, { A: a, B: b }, `${server.url}/bench.img`, sha, size, c.env)).elapsedMs);
       if (haveCurl) curlDd.push(await curlDdWrite(`${server.url}/bench.img`, b));
     }
     rmSync(path.join(www, 'bench.img'));
@@ -198,11 +206,11 @@ async function writeFigures(js: string, baseJs: string | undefined): Promise<Fig
     mixedFile(mixed.file, zsize); // dd's input, the same bytes
     const zdd: number[] = [];
     const zours: Array<{ elapsedMs: number; maxRssMb: number }> = [];
-    const zbase: Array<{ elapsedMs: number; maxRssMb: number }> = [];
+    const zother = others.map(() => [] as Array<{ elapsedMs: number; maxRssMb: number }>);
     for (let i = 0; i < 3; i++) {
       zdd.push(ddWrite(mixed.file, b));
       zours.push(await ourWrite(js, { A: a, B: b }, `${server.url}/mixed.img.zst`, zsha, zsize));
-      if (baseJs) zbase.push(await ourWrite(baseJs, { A: a, B: b }, `${server.url}/mixed.img.zst`, zsha, zsize));
+      for (const [k, c] of others.entries()) zother[k]?.push(await ourWrite(c.js, { A: a, B: b }, `${server.url}/mixed.img.zst`, zsha, zsize, c.env));
     }
     rmSync(mixed.file);
     rmSync(`${mixed.file}.zst`);
@@ -215,15 +223,18 @@ async function writeFigures(js: string, baseJs: string | undefined): Promise<Fig
     const b4 = attachLoop(dir, 'b4.raw', big).device;
     loops.push(b4);
     const rss = await ourWrite(js, { A: a, B: b4 }, `${server.url}/big.img`, zerosSha(big), big);
-    const baseRss = baseJs ? await ourWrite(baseJs, { A: a, B: b4 }, `${server.url}/big.img`, zerosSha(big), big) : undefined;
-    const baseFigures: Figure[] = baseRss
-      ? [
-          { name: 'agent.base.write_ratio_to_dd', value: round(Math.min(...dd) / Math.min(...base)), unit: 'ratio' },
-          { name: 'agent.base.write_rss_mb', value: round(baseRss.maxRssMb, 1), unit: 'MiB' },
-          { name: 'agent.base.write_zstd_ratio_to_dd', value: round(Math.min(...zdd) / Math.min(...zbase.map((z) => z.elapsedMs))), unit: 'ratio' },
-          { name: 'agent.base.write_zstd_rss_mb', value: round(Math.max(...zbase.map((z) => z.maxRssMb)), 1), unit: 'MiB' },
-        ]
-      : [];
+    const otherFigures: Figure[] = [];
+    for (const [k, c] of others.entries()) {
+      const otherRss = await ourWrite(c.js, { A: a, B: b4 }, `${server.url}/big.img`, zerosSha(big), big, c.env);
+      const times = other[k] ?? [];
+      const ztimes = (zother[k] ?? []).map((z) => z.elapsedMs);
+      otherFigures.push(
+        { name: `agent.${c.name}.write_ratio_to_dd`, value: round(Math.min(...dd) / Math.min(...times)), unit: 'ratio' },
+        { name: `agent.${c.name}.write_rss_mb`, value: round(otherRss.maxRssMb, 1), unit: 'MiB' },
+        { name: `agent.${c.name}.write_zstd_ratio_to_dd`, value: round(Math.min(...zdd) / Math.min(...ztimes)), unit: 'ratio' },
+        { name: `agent.${c.name}.write_zstd_rss_mb`, value: round(Math.max(...(zother[k] ?? []).map((z) => z.maxRssMb)), 1), unit: 'MiB' },
+      );
+    }
     return [
       { name: 'agent.write_ratio_to_dd', value: round(Math.min(...dd) / Math.min(...ours)), unit: 'ratio' },
       ...(curlDd.length ? [{ name: 'agent.write_ratio_to_curl_dd', value: round(Math.min(...curlDd) / Math.min(...ours)), unit: 'ratio' }] : []),
@@ -232,7 +243,7 @@ async function writeFigures(js: string, baseJs: string | undefined): Promise<Fig
       { name: 'agent.write_zstd_rss_mb', value: round(Math.max(...zours.map((z) => z.maxRssMb)), 1), unit: 'MiB' },
       { name: 'agent.write_mib_per_s', value: round(size / MiB / (Math.min(...ours) / 1000), 0), unit: 'MiB/s' },
       { name: 'agent.dd_mib_per_s', value: round(size / MiB / (Math.min(...dd) / 1000), 0), unit: 'MiB/s' },
-      ...baseFigures,
+      ...otherFigures,
     ];
   } finally {
     await server.close();
@@ -270,11 +281,15 @@ export async function run(): Promise<Figure[]> {
   const js = tempDir('osfleet-agent-js-');
   const baseRev = process.env.OSFLEET_AGENT_BENCH_BASE;
   const baseJs = baseRev ? tempDir('osfleet-agent-base-js-') : undefined;
+  const others: Contender[] = [];
+  if (baseRev && baseJs) others.push({ name: 'base', js: baseJs });
+  // The image server listens on 127.0.0.1; the proxy address is never used.
+  if (process.env.OSFLEET_AGENT_BENCH_UNDICI) others.push({ name: 'undici', js, env: { HTTP_PROXY: 'http://127.0.0.1:9', NO_PROXY: '127.0.0.1' } });
   try {
     compileAgent(js);
     if (baseRev && baseJs) compileBase(baseRev, baseJs);
     if (noLoop) console.error(`agent bench: skipping image-write figures: ${noLoop}`);
-    else figures.push(...(await writeFigures(js, baseJs)));
+    else figures.push(...(await writeFigures(js, others)));
     if (noNetns) console.error(`agent bench: skipping sysctl figures: ${noNetns}`);
     else figures.push(...(await sysctlFigures(js)));
   } finally {
