@@ -1,7 +1,7 @@
 // Image downloads through a proxy: the environment's HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as undici's
 // EnvHttpProxyAgent reads them (CONNECT tunnels, credentials from the proxy URL, NO_PROXY rules).
 // Direct downloads use the hand-written client (agent/image-http1.ts), which reads into the write
-// ring without a copy and keeps the agent's memory at half of what undici's per-read buffers take.
+// ring without a copy: on undici a 4 GiB image took 177 MiB instead of 83 (docs/adr/0005).
 import type { Dispatcher } from 'undici';
 import { ImageResponse, type TransportOptions } from './image-response.js';
 
