@@ -5,7 +5,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import zlib from 'node:zlib';
 import { ImageWriteError } from './image-error.js';
-import type { BodySink } from './image-transport.js';
+import type { BodySink } from './image-response.js';
 
 export type Compression = 'zstd' | 'gzip';
 
@@ -31,6 +31,7 @@ export class DecompressingSink implements BodySink {
   private readonly input = Buffer.allocUnsafe(INPUT_BYTES);
   /** The decompressor's write of `input`, while it runs (input is reused only after it). */
   private consuming: Promise<void> | undefined;
+  private consumed: (() => void) | undefined;
   private failure: Error | undefined;
   private readonly decoder: zlib.Gunzip | zlib.ZstdDecompress;
   private readonly output: Promise<void>;
@@ -50,6 +51,15 @@ export class DecompressingSink implements BodySink {
       err instanceof ImageWriteError
         ? err
         : new ImageWriteError(`image ${this.url} is not valid ${this.compression} data (after ${this.compressedBytes} compressed bytes): ${err.message}`, 'Download');
+    // A failed decoder may never call the write back: whoever waits for it gets the failure now.
+    this.writeDone();
+  }
+
+  private writeDone(): void {
+    const done = this.consumed;
+    this.consuming = undefined;
+    this.consumed = undefined;
+    done?.();
   }
 
   /** Decompressed data into the ring, waiting whenever the ring is busy (which pauses the decoder). */
@@ -78,21 +88,22 @@ export class DecompressingSink implements BodySink {
 
   received(n: number): boolean {
     if (this.failure) throw this.failure;
+    if (n === 0) return true; // an empty write makes the zstd decoder fail ("no forward progress")
     const data = this.input.subarray(0, n);
     this.hash.update(data);
     this.compressedBytes += n;
     this.consuming = new Promise<void>((resolve) => {
+      this.consumed = resolve;
       this.decoder.write(data, (err) => {
         if (err) this.fail(err);
-        this.consuming = undefined;
-        resolve();
+        this.writeDone();
       });
     });
     return false;
   }
 
   copy(data: Buffer): number {
-    if (!this.ready()) return 0;
+    if (!this.ready() || data.length === 0) return 0;
     const n = Math.min(data.length, INPUT_BYTES);
     data.copy(this.input, 0, 0, n);
     this.received(n);

@@ -1,9 +1,10 @@
-// The image download's transport: a minimal HTTP/1.1 GET client on net/tls for one large body,
-// read straight into the write ring over plain http (no copy in JavaScript), with the agent's
-// redirect policy and idle timeout.
-import net from 'node:net';
-import tls from 'node:tls';
+// The image download's transport: which client a GET goes through (the hand-written one directly,
+// undici through the environment's proxy), and the agent's redirect policy across hops.
+import type { Dispatcher } from 'undici';
 import { ImageWriteError } from './image-error.js';
+import { Http1Response } from './image-http1.js';
+import type { ImageResponse, ResponseHead, TransportOptions } from './image-response.js';
+import { proxyConfigured, proxyDispatcher, UndiciResponse } from './image-undici.js';
 
 /** A redirect may go to another host only over https, and never from https down to http. */
 export function redirectProblem(from: URL, to: URL): string | undefined {
@@ -13,55 +14,46 @@ export function redirectProblem(from: URL, to: URL): string | undefined {
   return undefined;
 }
 
-/** Response head from the minimal HTTP/1.1 client. */
-export interface ResponseHead {
-  status: number;
-  message: string;
-  /** Lower-case names; repeated headers joined with ", ". */
-  headers: Map<string, string>;
-}
+/**
+ * The connections of one download. A URL whose scheme has a proxy in the environment (HTTPS_PROXY,
+ * HTTP_PROXY) goes through undici, which also applies NO_PROXY; every other one through the
+ * hand-written client. The environment is read when the download starts.
+ */
+export class ImageConnections {
+  private dispatcher: Promise<Dispatcher> | undefined;
 
-/** Where a GET is sent and how patient it is. */
-export interface TransportOptions {
-  /** Fail a request when the server sends nothing for this long while data is wanted (default 60 s). */
-  idleTimeoutMs?: number;
-  /** Extra trust roots for https (tests). */
-  ca?: string | Buffer;
-  signal?: AbortSignal;
-}
+  constructor(private readonly opts: TransportOptions) {}
 
-/** Where BodyReader puts the body: the write ring (agent/image-writer.ts). */
-export interface BodySink {
-  /** Where the next body bytes can be read to directly (never empty while the fill buffer is free). */
-  target(limit: number): Buffer;
-  /** True when the fill buffer can take data now. */
-  ready(): boolean;
-  /** Resolves when the fill buffer can take data (rejects on a write failure). */
-  whenReady(): Promise<void>;
-  /** `n` body bytes were placed at target(); returns false when the buffer to fill next is still busy. */
-  received(n: number): boolean;
-  /** Copies body bytes into the fill buffer as far as it is free; returns how many were taken. */
-  copy(data: Buffer): number;
+  async get(url: URL, headers: Record<string, string>): Promise<ImageResponse> {
+    if (!proxyConfigured(url)) return new Http1Response(url, headers, this.opts);
+    this.dispatcher ??= proxyDispatcher(this.opts);
+    return new UndiciResponse(url, headers, this.opts, await this.dispatcher);
+  }
+
+  close(): void {
+    void this.dispatcher?.then((d) => d.destroy()).catch(() => undefined);
+    this.dispatcher = undefined;
+  }
 }
 
 /**
  * Sends the GET for `imageUrl` (following at most 5 redirects, under redirectProblem's policy) and
- * resolves with the connection once a final response head arrived. `onRequest` counts each hop.
+ * resolves once a final response head arrived. `onRequest` counts each hop.
  */
-export async function getImage(imageUrl: string, headers: Record<string, string>, opts: TransportOptions, onRequest: () => void): Promise<BodyReader> {
+export async function getImage(imageUrl: string, headers: Record<string, string>, conns: ImageConnections, onRequest: () => void): Promise<ImageResponse> {
   let url = new URL(imageUrl);
   for (let hops = 0; ; hops++) {
     onRequest();
-    const conn = new BodyReader(url, headers, opts);
+    const res = await conns.get(url, headers);
     let head: ResponseHead;
     try {
-      head = await conn.response;
+      head = await res.response;
     } catch (err) {
-      conn.close();
+      res.close();
       throw err;
     }
-    if (![301, 302, 303, 307, 308].includes(head.status)) return conn;
-    conn.close();
+    if (![301, 302, 303, 307, 308].includes(head.status)) return res;
+    res.close();
     const loc = head.headers.get('location');
     if (!loc) throw new ImageWriteError(`image server redirected (${head.status}) without a Location`, 'Download');
     if (hops >= 5) throw new ImageWriteError(`more than 5 redirects for ${imageUrl}`, 'Download');
@@ -74,357 +66,5 @@ export async function getImage(imageUrl: string, headers: Record<string, string>
     const problem = redirectProblem(url, to);
     if (problem) throw new ImageWriteError(`image ${imageUrl}: ${problem}`, 'Download');
     url = to;
-  }
-}
-
-const HEAD_LIMIT = 64 * 1024;
-
-/**
- * A minimal HTTP/1.1 GET (Connection: close) for one large body. Over plain http the body is read
- * with net's `onread` straight into the sink's buffers; over https, and for chunked bodies, data is
- * copied in. Backpressure: the socket stops reading while the sink's next buffer is being written,
- * and between the response head and readBody().
- */
-export class BodyReader {
-  readonly response: Promise<ResponseHead>;
-  head: ResponseHead = { status: 0, message: '', headers: new Map() };
-  contentLength: number | undefined;
-  chunked = false;
-  private readonly socket: net.Socket;
-  /** Receiving the head: reads go here. */
-  private headBuf: Buffer | undefined = Buffer.allocUnsafe(HEAD_LIMIT);
-  private headLen = 0;
-  /** Plain http reads that cannot go straight to the sink (chunked, paused, head leftovers). */
-  private scratch: Buffer | undefined;
-  private resolveHead!: (h: ResponseHead) => void;
-  private rejectHead!: (e: Error) => void;
-  private sink: BodySink | undefined;
-  /** Body bytes still expected (content-length), or Infinity (until the connection closes). */
-  private remaining = Infinity;
-  /** Body data received but not yet in the sink; the socket does not read while it is not empty. */
-  private queue: Buffer[] = [];
-  private blocked = false;
-  private waiting = false;
-  /** All body bytes received (they may still be queued). */
-  private bodyEnded = false;
-  private finished = false;
-  private failure: Error | undefined;
-  private settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
-  private readonly chunk = { left: 0, state: 'size' as 'size' | 'data' | 'crlf' | 'trailer', line: '' };
-  private readonly onAbort = () => this.fail(new Error('aborted'));
-  /** Idle timeout: time of the last socket activity; the timer counts only while the reader wants data. */
-  private lastActivity = Date.now();
-  private idleTimer: NodeJS.Timeout | undefined;
-  private readonly idleMs: number;
-  private readonly peer: string;
-
-  constructor(
-    url: URL,
-    headers: Record<string, string>,
-    private readonly opts: TransportOptions,
-  ) {
-    const isHttps = url.protocol === 'https:';
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    const port = Number(url.port || (isHttps ? 443 : 80));
-    this.peer = url.host;
-    this.idleMs = opts.idleTimeoutMs ?? 60_000;
-    this.response = new Promise<ResponseHead>((resolve, reject) => {
-      this.resolveHead = resolve;
-      this.rejectHead = reject;
-    });
-    this.response.catch(() => undefined);
-    const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`, 'connection: close', 'accept-encoding: identity'];
-    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
-    const requestHead = lines.join('\r\n') + '\r\n\r\n';
-    if (isHttps) {
-      this.socket = tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...(opts.ca ? { ca: opts.ca } : {}) });
-      this.socket.on('data', (d: Buffer) => {
-        this.touch(); // plain http reads touch in onRead
-        this.guard(() => this.onData(d));
-      });
-      this.socket.once('secureConnect', () => this.socket.write(requestHead));
-    } else {
-      this.socket = net.connect({
-        host,
-        port,
-        onread: { buffer: () => this.readTarget(), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf as Buffer) },
-      });
-      this.socket.once('connect', () => this.socket.write(requestHead));
-    }
-    this.socket.on('end', () => this.guard(() => this.onEnd()));
-    // Once the whole body arrived (it may still be queued for the sink), the connection no longer matters.
-    this.socket.on('error', (err) => this.bodyEnded || this.fail(err));
-    this.socket.on('close', () => this.bodyEnded || this.fail(new Error(this.headBuf ? 'connection closed before the response head' : 'connection closed before the end of the body')));
-    this.socket.once('connect', () => this.touch());
-    this.armIdle(this.idleMs);
-    if (opts.signal?.aborted) queueMicrotask(this.onAbort);
-    else opts.signal?.addEventListener('abort', this.onAbort, { once: true });
-  }
-
-  private touch(): void {
-    this.lastActivity = Date.now();
-  }
-
-  /**
-   * Fails the request when the server sends nothing for idleMs while the reader wants data. Time spent
-   * blocked (the device is still writing, or between the head and readBody) does not count.
-   */
-  private armIdle(ms: number): void {
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      if (this.failure || this.finished) return;
-      if (this.blocked) {
-        this.touch();
-        return this.armIdle(this.idleMs);
-      }
-      const idle = Date.now() - this.lastActivity;
-      if (idle < this.idleMs) return this.armIdle(this.idleMs - idle);
-      const secs = this.idleMs >= 1000 ? String(Math.round(this.idleMs / 1000)) : (this.idleMs / 1000).toFixed(1);
-      this.fail(new Error(`no data from ${this.peer} for ${secs} s`));
-    }, Math.max(1, ms));
-    this.idleTimer.unref();
-  }
-
-  private stopIdle(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-  }
-
-  /** Streams the body into `sink`; resolves once all of it is there. */
-  readBody(sink: BodySink): Promise<void> {
-    this.sink = sink;
-    const p = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
-    if (this.failure) this.settle?.reject(this.failure);
-    else this.guard(() => this.pump());
-    return p;
-  }
-
-  close(): void {
-    this.finished = true;
-    this.stopIdle();
-    this.opts.signal?.removeEventListener('abort', this.onAbort);
-    this.socket.destroy();
-  }
-
-  private fail(err: Error): void {
-    if (this.failure || this.finished) return;
-    this.failure = err;
-    this.stopIdle();
-    this.rejectHead(err);
-    this.settle?.reject(err);
-    this.socket.destroy();
-  }
-
-  private guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.fail(err as Error);
-    }
-  }
-
-  /** Plain http: the buffer the next read goes to (asked after every read, for the one after it). */
-  private readTarget(): Buffer {
-    if (this.headBuf) return this.headBuf.subarray(this.headLen);
-    const sink = this.sink;
-    if (sink && !this.chunked && !this.blocked && this.queue.length === 0 && this.remaining > 0 && sink.ready()) return sink.target(this.remaining);
-    return (this.scratch ??= Buffer.allocUnsafe(HEAD_LIMIT));
-  }
-
-  /** Plain http: `n` bytes were read into `buf` (one readTarget() gave). Returning false stops reading. */
-  private onRead(n: number, buf: Buffer): boolean {
-    this.touch();
-    this.guard(() => {
-      if (this.headBuf) {
-        this.headLen += n;
-        this.parseHead();
-      } else if (buf === this.scratch) {
-        // Queued without a copy: no further read happens (into scratch) until the queue is empty.
-        this.onData(buf.subarray(0, n));
-      } else {
-        const sink = this.sink as BodySink;
-        this.remaining -= n;
-        const free = sink.received(n);
-        if (this.remaining === 0) this.endBody();
-        else if (!free) {
-          this.block();
-          this.waitForSink(sink);
-        }
-      }
-    });
-    return !this.blocked && !this.failure && !this.finished;
-  }
-
-  /** Response bytes that are not read straight into the sink. */
-  private onData(d: Buffer): void {
-    if (this.headBuf) {
-      const n = Math.min(d.length, HEAD_LIMIT - this.headLen);
-      d.copy(this.headBuf, this.headLen, 0, n);
-      this.headLen += n;
-      this.parseHead();
-      if (n < d.length && !this.headBuf) this.onData(d.subarray(n));
-      return;
-    }
-    if (this.bodyEnded) return; // nothing follows the body on a Connection: close response
-    if (this.chunked) this.dechunk(d);
-    else {
-      const piece = d.length > this.remaining ? d.subarray(0, this.remaining) : d;
-      this.remaining -= piece.length;
-      if (piece.length > 0) this.queue.push(piece);
-      if (this.remaining === 0) this.bodyEnded = true;
-    }
-    this.pump();
-  }
-
-  private parseHead(): void {
-    const buf = this.headBuf as Buffer;
-    for (;;) {
-      const end = buf.subarray(0, this.headLen).indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (this.headLen >= HEAD_LIMIT) throw new ImageWriteError(`image server sent a response head over ${HEAD_LIMIT} bytes`, 'Download');
-        return;
-      }
-      const [statusLine = '', ...fields] = buf.toString('latin1', 0, end).split('\r\n');
-      const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
-      if (!m) throw new Error(`image server sent a malformed status line ${JSON.stringify(statusLine.slice(0, 100))}`);
-      const status = Number(m[1]);
-      const rest = end + 4;
-      if (status >= 100 && status < 200) {
-        // Interim response (100 Continue, 103 Early Hints): the real one follows.
-        buf.copyWithin(0, rest, this.headLen);
-        this.headLen -= rest;
-        continue;
-      }
-      const headers = new Map<string, string>();
-      for (const f of fields) {
-        const colon = f.indexOf(':');
-        if (colon <= 0) throw new Error(`image server sent a malformed header line ${JSON.stringify(f.slice(0, 100))}`);
-        const name = f.slice(0, colon).trim().toLowerCase();
-        const value = f.slice(colon + 1).trim();
-        const had = headers.get(name);
-        headers.set(name, had === undefined ? value : `${had}, ${value}`);
-      }
-      this.head = { status, message: m[2] ?? '', headers };
-      const te = headers.get('transfer-encoding');
-      const cl = headers.get('content-length');
-      if (te !== undefined && te.toLowerCase() !== 'identity') {
-        if (te.toLowerCase() !== 'chunked') throw new ImageWriteError(`image server sent Transfer-Encoding ${JSON.stringify(te)}; only chunked or none is supported`, 'Download');
-        this.chunked = true;
-      } else if (cl !== undefined) {
-        if (!/^\d+$/.test(cl)) throw new ImageWriteError(`image server sent an invalid Content-Length ${JSON.stringify(cl)}`, 'Download');
-        this.contentLength = Number(cl);
-        this.remaining = this.contentLength;
-      }
-      const leftover = buf.subarray(rest, this.headLen);
-      this.headBuf = undefined;
-      // Nothing more is read until readBody() (the caller may wait for writes to finish first).
-      this.block();
-      if (this.remaining === 0) this.bodyEnded = true;
-      if (leftover.length > 0) this.onData(leftover);
-      this.resolveHead(this.head);
-      return;
-    }
-  }
-
-  /** Chunked transfer coding: payload pieces go to the queue. */
-  private dechunk(d: Buffer): void {
-    const c = this.chunk;
-    let i = 0;
-    while (i < d.length && !this.bodyEnded) {
-      if (c.state === 'data') {
-        const n = Math.min(c.left, d.length - i);
-        this.queue.push(d.subarray(i, i + n));
-        i += n;
-        c.left -= n;
-        if (c.left === 0) c.state = 'crlf';
-        continue;
-      }
-      const nl = d.indexOf(10, i);
-      c.line += d.toString('latin1', i, nl < 0 ? d.length : nl);
-      if (c.line.length > 4096) throw new ImageWriteError('image server sent a malformed chunked body (line too long)', 'Download');
-      if (nl < 0) return;
-      i = nl + 1;
-      const line = c.line.endsWith('\r') ? c.line.slice(0, -1) : c.line;
-      c.line = '';
-      if (c.state === 'crlf') {
-        if (line !== '') throw new ImageWriteError('image server sent a malformed chunked body (no CRLF after a chunk)', 'Download');
-        c.state = 'size';
-      } else if (c.state === 'size') {
-        const sm = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(line);
-        if (!sm) throw new ImageWriteError(`image server sent a malformed chunk size ${JSON.stringify(line.slice(0, 40))}`, 'Download');
-        c.left = parseInt(sm[1] as string, 16);
-        c.state = c.left === 0 ? 'trailer' : 'data';
-      } else if (line === '') {
-        this.bodyEnded = true; // end of the trailer section
-      }
-    }
-  }
-
-  /** Moves queued data into the sink as far as it has room; reading resumes once the queue is empty. */
-  private pump(): void {
-    const sink = this.sink;
-    if (!sink || this.failure) return;
-    while (this.queue.length > 0) {
-      if (!sink.ready()) {
-        this.block();
-        this.waitForSink(sink);
-        return;
-      }
-      const head = this.queue[0] as Buffer;
-      const taken = sink.copy(head);
-      if (taken === head.length) this.queue.shift();
-      else this.queue[0] = head.subarray(taken);
-    }
-    if (this.bodyEnded) return this.finish();
-    if (!sink.ready()) {
-      this.block();
-      this.waitForSink(sink);
-      return;
-    }
-    if (this.blocked) {
-      this.blocked = false;
-      this.touch(); // the idle time starts now that the reader wants data again
-      this.socket.resume();
-    }
-  }
-
-  private block(): void {
-    if (this.blocked) return;
-    this.blocked = true;
-    // Plain http: onRead returns false, which stops reading. tls: pause the stream.
-    if (this.socket instanceof tls.TLSSocket) this.socket.pause();
-  }
-
-  private waitForSink(sink: BodySink): void {
-    if (this.waiting) return;
-    this.waiting = true;
-    sink.whenReady().then(
-      () => {
-        this.waiting = false;
-        this.guard(() => this.pump());
-      },
-      (err: Error) => this.fail(err),
-    );
-  }
-
-  private endBody(): void {
-    this.bodyEnded = true;
-    this.pump();
-  }
-
-  private onEnd(): void {
-    if (this.headBuf) throw new Error('connection closed before the response head');
-    if (this.bodyEnded) return;
-    if (this.chunked) throw new Error('connection closed before the end of the chunked body');
-    if (this.remaining !== Infinity) throw new Error(`connection closed ${this.remaining} bytes before the end of the body`);
-    this.endBody();
-  }
-
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.stopIdle();
-    this.opts.signal?.removeEventListener('abort', this.onAbort);
-    this.settle?.resolve();
   }
 }

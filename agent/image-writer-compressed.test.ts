@@ -35,6 +35,11 @@ describe('compressed slot images', () => {
     const half = readFileSync(path.join(www, 'root.img.zst'));
     writeFileSync(path.join(www, 'cut.img.zst'), half.subarray(0, Math.floor(half.length / 2)));
     digest['cut.img.zst'] = sha256(readFileSync(path.join(www, 'cut.img.zst')));
+    // Garbage in the middle of the zstd file: the decoder fails mid-stream.
+    const bad = Buffer.from(half);
+    bad.fill(0xa5, Math.floor(bad.length / 3), Math.floor(bad.length / 3) + 64 * 1024);
+    writeFileSync(path.join(www, 'bad.img.zst'), bad);
+    digest['bad.img.zst'] = sha256(bad);
     server = await startImageServer(www);
   });
 
@@ -86,6 +91,12 @@ describe('compressed slot images', () => {
     await expect(result).rejects.toThrow(/not valid zstd data|unexpected end|decompressed to/i);
     expect((await readSlots(sb.config.persistDir)).slots.B).toBeUndefined();
   });
+
+  it('fails a stream that turns corrupt in the middle (does not wait forever for the decoder), without arming the slot', async () => {
+    const { sb, result } = stage('bad.img.zst', { sha256: digest['bad.img.zst']! });
+    await expect(result).rejects.toThrow(/not valid zstd data/i);
+    expect((await readSlots(sb.config.persistDir)).slots.B).toBeUndefined();
+  }, 20_000);
 
   it('starts over from the first byte after a dropped connection (no Range into a compressed stream), and verifies', async () => {
     const before = server.requests.length;

@@ -11,7 +11,8 @@ import { type SlotsState, updateSlots } from './slots.js';
 import { type SlotVerification, verifySlotDevice } from './slot-verify.js';
 import { ImageWriteError } from './image-error.js';
 import { newImageHash, type ImageHash } from './image-hash.js';
-import { type BodyReader, type BodySink, getImage } from './image-transport.js';
+import type { BodySink, ImageResponse } from './image-response.js';
+import { getImage, ImageConnections } from './image-transport.js';
 import { type Compression, DecompressingSink, compressionOf } from './image-decompress.js';
 
 export { ImageWriteError } from './image-error.js';
@@ -206,11 +207,10 @@ interface RingBuffer {
 /**
  * One download, possibly over several requests (resume with Range after a dropped connection).
  *
- * The body is read by a small HTTP/1.1 client on net/tls rather than node:http: over plain http the
- * socket reads straight into the 4 MiB write buffers (net's `onread`), so the bytes are copied once by
- * the kernel and never by JavaScript, and no per-read buffers are allocated. Over https (and for
- * chunked bodies) decoded data is copied into the same buffers. Two buffers: one fills while the
- * other is hashed and written; the socket pauses when both are busy, so memory stays flat.
+ * The body goes into two 4 MiB write buffers: one fills while the other is hashed and written; the
+ * transport stops reading when both are busy, so memory stays flat. Directly over plain http the
+ * socket reads straight into them (agent/image-http1.ts); through a proxy undici's data is copied
+ * in (agent/image-undici.ts).
  */
 class StreamRun implements BodySink {
   requests = 0;
@@ -229,6 +229,8 @@ class StreamRun implements BodySink {
   private compressedDigest: string | undefined;
   /** The first device write failure; it ends the download. */
   private writeError: Error | undefined;
+  /** The download's connections (and proxy), shared by its requests and redirect hops. */
+  private readonly conns: ImageConnections;
 
   constructor(
     private readonly opts: WriteImageOptions,
@@ -249,6 +251,7 @@ class StreamRun implements BodySink {
     ];
     this.compression = compressionOf(opts.image.url);
     this.hash = this.ringHash();
+    this.conns = new ImageConnections(opts);
   }
 
   /** The sha256 of the ring's bytes, which are what lands on the device (decompressed, for a compressed image). */
@@ -305,6 +308,7 @@ class StreamRun implements BodySink {
 
   close(): void {
     this.hash.close();
+    this.conns.close();
   }
 
   /** Resume needs the hash of what is already on the device: read it back (through the ring, hashed like downloaded data). */
@@ -348,7 +352,7 @@ class StreamRun implements BodySink {
       headers.range = `bytes=${offset}-`;
       if (this.etag) headers['if-range'] = this.etag;
     }
-    const conn: BodyReader = await getImage(this.opts.image.url, headers, this.opts, () => this.requests++);
+    const conn = await getImage(this.opts.image.url, headers, this.conns, () => this.requests++);
     try {
       const { status, message, headers } = conn.head;
       if (status === 206) {
@@ -393,7 +397,7 @@ class StreamRun implements BodySink {
     return true;
   }
 
-  private async readCompressed(conn: BodyReader, compression: Compression): Promise<void> {
+  private async readCompressed(conn: ImageResponse, compression: Compression): Promise<void> {
     const sink = new DecompressingSink(this, compression, this.opts.image.url);
     try {
       await conn.readBody(sink);
@@ -427,7 +431,7 @@ class StreamRun implements BodySink {
     this.total = total;
   }
 
-  // ---- the body sink, driven by BodyReader ----
+  // ---- the body sink, driven by ImageResponse ----
 
   /** Where the next body bytes can be read to directly (never empty while the fill buffer is free). */
   target(limit: number): Buffer {

@@ -3,7 +3,7 @@
 // and sysctl apply vs `sysctl -p`. Needs root (loop devices, a network namespace).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import {
@@ -29,15 +29,16 @@ const MiB = 1024 * 1024;
 
 /**
  * The agent runs compiled JavaScript in production; tsx adds ~37 MiB of RSS and a loader.
- * Transpile agent/ (it imports only Node built-ins) into a temp dir and run children from there.
+ * Transpile agent/ (from `root`, the working tree by default) into a temp dir and run children
+ * from there; its packages (undici) resolve through a link to the repository's node_modules.
  */
-function compileAgent(into: string): void {
+function compileAgent(into: string, root = REPO_ROOT): void {
   const walk = (rel: string) => {
-    for (const e of readdirSync(path.join(REPO_ROOT, rel), { withFileTypes: true })) {
+    for (const e of readdirSync(path.join(root, rel), { withFileTypes: true })) {
       const r = path.join(rel, e.name);
       if (e.isDirectory()) walk(r);
       else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) {
-        const out = ts.transpileModule(readFileSync(path.join(REPO_ROOT, r), 'utf8'), {
+        const out = ts.transpileModule(readFileSync(path.join(root, r), 'utf8'), {
           compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
         });
         mkdirSync(path.join(into, path.dirname(r)), { recursive: true });
@@ -48,13 +49,37 @@ function compileAgent(into: string): void {
   walk('agent');
   walk('api'); // agent modules share the settings syntax and condition helpers in api/
   writeFileSync(path.join(into, 'package.json'), '{"type":"module"}\n');
+  symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(into, 'node_modules'));
 }
 
-async function runJs(file: string, args: readonly string[], netns?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Another agent measured in the same run, alternating with this tree's, for a before/after that the
+ * shared machine's load does not skew (figures `agent.<name>.*`):
+ * - OSFLEET_AGENT_BENCH_BASE=<git revision>: that revision's agent (`base`);
+ * - OSFLEET_AGENT_BENCH_UNDICI=1: this tree's agent with its downloads through undici (`undici`):
+ *   a proxy variable is set and the image server is in NO_PROXY, so undici connects directly.
+ */
+interface Contender {
+  name: string;
+  js: string;
+  env?: Record<string, string>;
+}
+
+function compileBase(rev: string, into: string): void {
+  const src = tempDir('osfleet-agent-base-src-');
+  try {
+    execFileSync('bash', ['-c', 'set -o pipefail; git -C "$1" archive "$2" agent api | tar -x -C "$3"', 'archive', REPO_ROOT, rev, src]);
+    compileAgent(into, src);
+  } finally {
+    rmSync(src, { recursive: true, force: true });
+  }
+}
+
+async function runJs(file: string, args: readonly string[], netns?: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const argv = netns ? ['ip', 'netns', 'exec', netns, process.execPath, file, ...args] : [process.execPath, file, ...args];
   // The agent's environment in production (deploy/base/agent/daemonset.yaml): two malloc arenas,
   // not one per thread-pool thread that touched memory.
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MALLOC_ARENA_MAX: '2', ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += String(d)));
@@ -110,10 +135,10 @@ function zerosSha(bytes: number): string {
   return hash.digest('hex');
 }
 
-async function ourWrite(js: string, sandboxDevices: { A: string; B: string }, url: string, sha256: string, size: number) {
+async function ourWrite(js: string, sandboxDevices: { A: string; B: string }, url: string, sha256: string, size: number, env?: Record<string, string>) {
   const sb = createSandbox({ slotDevices: sandboxDevices, booted: 'A' });
   try {
-    const r = await runJs(path.join(js, 'agent/testing/write-child.js'), [JSON.stringify({ config: sb.config, slot: 'B', image: { version: 'bench', url, sha256, size } })]);
+    const r = await runJs(path.join(js, 'agent/testing/write-child.js'), [JSON.stringify({ config: sb.config, slot: 'B', image: { version: 'bench', url, sha256, size } })], undefined, env);
     const line = r.stdout.split('\n').find((l) => l.startsWith('result '));
     if (!line) throw new Error(`image write failed: ${r.stdout.split('\n').find((l) => l.startsWith('error ')) ?? r.stderr}`);
     return JSON.parse(line.slice('result '.length)) as { elapsedMs: number; maxRssMb: number; verified?: { ms: number; cache: string } };
@@ -151,7 +176,7 @@ async function curlDdWrite(url: string, device: string): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-async function writeFigures(js: string): Promise<Figure[]> {
+async function writeFigures(js: string, others: Contender[]): Promise<Figure[]> {
   const dir = tempDir('osfleet-bench-');
   const loops: string[] = [];
   const www = path.join(dir, 'www');
@@ -171,6 +196,7 @@ async function writeFigures(js: string): Promise<Figure[]> {
     // The read-back before arming (part of every write above): its time, and dd reading the same bytes.
     const verify: number[] = [];
     const ddReads: number[] = [];
+    const other = others.map(() => [] as number[]);
     // A baseline that pays for the network as we do: the same server, read by curl.
     const haveCurl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
     if (!haveCurl) console.error('agent bench: no curl on PATH; skipping agent.write_ratio_to_curl_dd');
@@ -182,6 +208,7 @@ async function writeFigures(js: string): Promise<Figure[]> {
       if (w.verified?.cache !== 'dropped') throw new Error(`the write's read-back did not drop the device cache: ${JSON.stringify(w.verified)}`);
       verify.push(w.verified.ms);
       ddReads.push(ddRead(b, size));
+      for (const [k, c] of others.entries()) other[k]?.push((await ourWrite(c.js, { A: a, B: b }, `${server.url}/bench.img`, sha, size, c.env)).elapsedMs);
       if (haveCurl) curlDd.push(await curlDdWrite(`${server.url}/bench.img`, b));
     }
     rmSync(path.join(www, 'bench.img'));
@@ -195,9 +222,11 @@ async function writeFigures(js: string): Promise<Figure[]> {
     mixedFile(mixed.file, zsize); // dd's input, the same bytes
     const zdd: number[] = [];
     const zours: Array<{ elapsedMs: number; maxRssMb: number }> = [];
+    const zother = others.map(() => [] as Array<{ elapsedMs: number; maxRssMb: number }>);
     for (let i = 0; i < 3; i++) {
       zdd.push(ddWrite(mixed.file, b));
       zours.push(await ourWrite(js, { A: a, B: b }, `${server.url}/mixed.img.zst`, zsha, zsize));
+      for (const [k, c] of others.entries()) zother[k]?.push(await ourWrite(c.js, { A: a, B: b }, `${server.url}/mixed.img.zst`, zsha, zsize, c.env));
     }
     rmSync(mixed.file);
     rmSync(`${mixed.file}.zst`);
@@ -210,6 +239,18 @@ async function writeFigures(js: string): Promise<Figure[]> {
     const b4 = attachLoop(dir, 'b4.raw', big).device;
     loops.push(b4);
     const rss = await ourWrite(js, { A: a, B: b4 }, `${server.url}/big.img`, zerosSha(big), big);
+    const otherFigures: Figure[] = [];
+    for (const [k, c] of others.entries()) {
+      const otherRss = await ourWrite(c.js, { A: a, B: b4 }, `${server.url}/big.img`, zerosSha(big), big, c.env);
+      const times = other[k] ?? [];
+      const ztimes = (zother[k] ?? []).map((z) => z.elapsedMs);
+      otherFigures.push(
+        { name: `agent.${c.name}.write_ratio_to_dd`, value: round(Math.min(...dd) / Math.min(...times)), unit: 'ratio' },
+        { name: `agent.${c.name}.write_rss_mb`, value: round(otherRss.maxRssMb, 1), unit: 'MiB' },
+        { name: `agent.${c.name}.write_zstd_ratio_to_dd`, value: round(Math.min(...zdd) / Math.min(...ztimes)), unit: 'ratio' },
+        { name: `agent.${c.name}.write_zstd_rss_mb`, value: round(Math.max(...(zother[k] ?? []).map((z) => z.maxRssMb)), 1), unit: 'MiB' },
+      );
+    }
     return [
       { name: 'agent.write_ratio_to_dd', value: round(Math.min(...dd) / Math.min(...ours)), unit: 'ratio' },
       ...(curlDd.length ? [{ name: 'agent.write_ratio_to_curl_dd', value: round(Math.min(...curlDd) / Math.min(...ours)), unit: 'ratio' }] : []),
@@ -222,6 +263,7 @@ async function writeFigures(js: string): Promise<Figure[]> {
       { name: 'agent.verify_ratio_to_dd_read', value: round(Math.min(...ddReads) / Math.min(...verify)), unit: 'ratio' },
       { name: 'agent.verify_share_of_write', value: round(verify[ours.indexOf(Math.min(...ours))]! / Math.min(...ours)), unit: 'ratio' },
       { name: 'agent.dd_mib_per_s', value: round(size / MiB / (Math.min(...dd) / 1000), 0), unit: 'MiB/s' },
+      ...otherFigures,
     ];
   } finally {
     await server.close();
@@ -257,14 +299,22 @@ export async function run(): Promise<Figure[]> {
   const noNetns = netnsUnavailable();
   const figures: Figure[] = [];
   const js = tempDir('osfleet-agent-js-');
+  const baseRev = process.env.OSFLEET_AGENT_BENCH_BASE;
+  const baseJs = baseRev ? tempDir('osfleet-agent-base-js-') : undefined;
+  const others: Contender[] = [];
+  if (baseRev && baseJs) others.push({ name: 'base', js: baseJs });
+  // The image server listens on 127.0.0.1; the proxy address is never used.
+  if (process.env.OSFLEET_AGENT_BENCH_UNDICI) others.push({ name: 'undici', js, env: { HTTP_PROXY: 'http://127.0.0.1:9', NO_PROXY: '127.0.0.1' } });
   try {
     compileAgent(js);
+    if (baseRev && baseJs) compileBase(baseRev, baseJs);
     if (noLoop) console.error(`agent bench: skipping image-write figures: ${noLoop}`);
-    else figures.push(...(await writeFigures(js)));
+    else figures.push(...(await writeFigures(js, others)));
     if (noNetns) console.error(`agent bench: skipping sysctl figures: ${noNetns}`);
     else figures.push(...(await sysctlFigures(js)));
   } finally {
     rmSync(js, { recursive: true, force: true });
+    if (baseJs) rmSync(baseJs, { recursive: true, force: true });
   }
   const [load1] = (await import('node:os')).loadavg();
   // Other work on the machine skews CPU-bound figures; report it with them.
