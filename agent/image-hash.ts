@@ -8,6 +8,7 @@ import { ImageWriteError } from './image-error.js';
 export interface ImageHash {
   /** Hashes the first `len` bytes of `buf` (one of the ring buffers); resolves when the buffer may be reused. */
   update(buf: Buffer, len: number): Promise<void>;
+  /** The sha256 of everything hashed since the last digest; the next update starts a new one. */
   digest(): Promise<string>;
   close(): void;
 }
@@ -18,9 +19,13 @@ const HASH_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const bufs = workerData.map((sab) => new Uint8Array(sab));
-const hash = createHash('sha256');
+let hash = createHash('sha256');
 parentPort.on('message', (m) => {
-  if (m.len === undefined) return parentPort.postMessage({ digest: hash.digest('hex') });
+  if (m.len === undefined) {
+    const digest = hash.digest('hex');
+    hash = createHash('sha256');
+    return parentPort.postMessage({ digest });
+  }
   hash.update(bufs[m.i].subarray(0, m.len));
   parentPort.postMessage({ id: m.id });
 });
@@ -35,13 +40,17 @@ export function newImageHash(ring: Buffer[]): ImageHash {
 }
 
 function inlineImageHash(): ImageHash {
-  const hash = createHash('sha256');
+  let hash = createHash('sha256');
   return {
     update: (buf, len) => {
       hash.update(buf.subarray(0, len));
       return Promise.resolve();
     },
-    digest: () => Promise.resolve(hash.digest('hex')),
+    digest: () => {
+      const digest = hash.digest('hex');
+      hash = createHash('sha256');
+      return Promise.resolve(digest);
+    },
     close: () => undefined,
   };
 }

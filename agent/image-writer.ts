@@ -8,7 +8,7 @@ import { atomicWriteFile } from './atomic-file.js';
 import { armSlot, readBootState, disarm } from './bootloader.js';
 import { type Host, type Slot, otherSlot } from './host.js';
 import { type SlotsState, updateSlots } from './slots.js';
-import { type SlotVerification, verifySlotDevice } from './slot-verify.js';
+import { type HashRing, type SlotVerification, verifySlotDevice } from './slot-verify.js';
 import { ImageWriteError } from './image-error.js';
 import { newImageHash, type ImageHash } from './image-hash.js';
 import type { BodySink, ImageResponse } from './image-response.js';
@@ -160,26 +160,27 @@ export async function writeImage(opts: WriteImageOptions): Promise<WriteImageRes
     let bytes: number;
     let got: string;
     let deviceSha256: string;
+    let verified: SlotVerification | undefined;
     try {
       if (resumedFrom > 0) await run.hashPrefix(resumedFrom);
       bytes = await run.download();
       await fh.sync();
       // The run's hash: it starts a new one when a server ignores Range and the image restarts from 0.
       ({ pinned: got, device: deviceSha256 } = await run.digests());
+      if (got !== want) {
+        await rm(stateFile, { force: true });
+        throw new ImageWriteError(
+          `image ${image.url} (version ${image.version}) has sha256 ${got}, but the pinned digest is ${want}; ` +
+            `slot ${slot} was NOT armed and the node keeps booting slot ${booted}. Check the digest in the OSVersion and the file on the image server`,
+          'DigestMismatch',
+        );
+      }
+      // What was hashed on the way is what the agent handed to the kernel; read the device back (from
+      // the disk, its cache dropped) before anything may boot it, through the run's idle ring and hash.
+      if (opts.verifyOnDevice !== false) verified = await verifySlotDevice(host, slot, { sha256: deviceSha256, size: bytes }, `image ${image.version} as just written`, run.hashRing());
     } finally {
       run.close();
     }
-    if (got !== want) {
-      await rm(stateFile, { force: true });
-      throw new ImageWriteError(
-        `image ${image.url} (version ${image.version}) has sha256 ${got}, but the pinned digest is ${want}; ` +
-          `slot ${slot} was NOT armed and the node keeps booting slot ${booted}. Check the digest in the OSVersion and the file on the image server`,
-        'DigestMismatch',
-      );
-    }
-    // What was hashed on the way is what the agent handed to the kernel; read the device back (from
-    // the disk, its cache dropped) before anything may boot it.
-    const verified = opts.verifyOnDevice === false ? undefined : await verifySlotDevice(host, slot, { sha256: deviceSha256, size: bytes }, `image ${image.version} as just written`);
     await updateSlots(persist, (s) => {
       const next: SlotsState = {
         ...s,
@@ -304,6 +305,11 @@ class StreamRun implements BodySink {
   async digests(): Promise<{ pinned: string; device: string }> {
     const device = await this.hash.digest();
     return { pinned: this.compression ? (this.compressedDigest ?? '') : device, device };
+  }
+
+  /** The ring and its hash, for the read-back after download() and digests() (both idle then). */
+  hashRing(): HashRing {
+    return { ring: [this.ring[0].buf, this.ring[1].buf], hash: this.hash };
   }
 
   close(): void {

@@ -21,9 +21,9 @@ describe('hashDevicePrefix', () => {
     const file = path.join(tempDir(), 'dev.img');
     const bytes = randomBytes(3 * MiB + 12345);
     writeFileSync(file, bytes);
-    expect(await hashDevicePrefix(file, bytes.length, MiB)).toBe(sha(bytes));
-    expect(await hashDevicePrefix(file, 2 * MiB + 7, MiB)).toBe(sha(bytes.subarray(0, 2 * MiB + 7)));
-    await expect(hashDevicePrefix(file, bytes.length + 1, MiB)).rejects.toThrow(`${file} ends at byte ${bytes.length}, before the ${bytes.length + 1} bytes recorded for it`);
+    expect(await hashDevicePrefix(file, bytes.length, { chunkBytes: MiB })).toBe(sha(bytes));
+    expect(await hashDevicePrefix(file, 2 * MiB + 7, { chunkBytes: MiB })).toBe(sha(bytes.subarray(0, 2 * MiB + 7)));
+    await expect(hashDevicePrefix(file, bytes.length + 1, { chunkBytes: MiB })).rejects.toThrow(`${file} ends at byte ${bytes.length}, before the ${bytes.length + 1} bytes recorded for it`);
   });
 });
 

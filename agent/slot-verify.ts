@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { ImageWriteError } from './image-error.js';
-import { newImageHash } from './image-hash.js';
+import { type ImageHash, newImageHash } from './image-hash.js';
 import type { Host, Slot } from './host.js';
 
 const MiB = 1024 * 1024;
@@ -28,13 +28,25 @@ export interface SlotVerification {
   cache: string;
 }
 
+/** Two buffers and a hash over them: the image writer's own, reused for its read-back. */
+export interface HashRing {
+  ring: readonly [Buffer, Buffer];
+  hash: ImageHash;
+}
+
 /**
  * sha256 of the first `bytes` bytes of `device`: two buffers, one read while the other is hashed off
- * the main thread, so memory stays flat and reading overlaps hashing.
+ * the main thread, so memory stays flat and reading overlaps hashing. `with` lends buffers and a
+ * hash (the writer's, idle after its write) instead of allocating new ones.
  */
-export async function hashDevicePrefix(device: string, bytes: number, chunkBytes = 4 * MiB): Promise<string> {
-  const ring = [Buffer.from(new SharedArrayBuffer(chunkBytes)), Buffer.from(new SharedArrayBuffer(chunkBytes))];
-  const hash = newImageHash(ring);
+export async function hashDevicePrefix(device: string, bytes: number, opts: { chunkBytes?: number; with?: HashRing } = {}): Promise<string> {
+  const chunkBytes = opts.chunkBytes ?? 4 * MiB;
+  let own: HashRing | undefined;
+  if (!opts.with) {
+    const ring = [Buffer.from(new SharedArrayBuffer(chunkBytes)), Buffer.from(new SharedArrayBuffer(chunkBytes))] as const;
+    own = { ring, hash: newImageHash([...ring]) };
+  }
+  const { ring, hash } = opts.with ?? own!;
   const fh = await open(device, 'r');
   try {
     const busy: Array<Promise<void> | undefined> = [undefined, undefined];
@@ -43,7 +55,7 @@ export async function hashDevicePrefix(device: string, bytes: number, chunkBytes
     while (pos < bytes) {
       await busy[i];
       const buf = ring[i] as Buffer;
-      const { bytesRead } = await fh.read(buf, 0, Math.min(chunkBytes, bytes - pos), pos);
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, bytes - pos), pos);
       if (bytesRead <= 0) throw new ImageWriteError(`${device} ends at byte ${pos}, before the ${bytes} bytes recorded for it`, 'SlotMismatch');
       busy[i] = hash.update(buf, bytesRead);
       pos += bytesRead;
@@ -52,17 +64,17 @@ export async function hashDevicePrefix(device: string, bytes: number, chunkBytes
     await Promise.all(busy);
     return await hash.digest();
   } finally {
-    hash.close();
+    own?.hash.close();
     await fh.close();
   }
 }
 
 /** Throws SlotMismatch, naming the slot and both digests, when the device does not hold `want`. */
-export async function verifySlotDevice(host: Host, slot: Slot, want: DeviceContent, what: string): Promise<SlotVerification> {
+export async function verifySlotDevice(host: Host, slot: Slot, want: DeviceContent, what: string, ring?: HashRing): Promise<SlotVerification> {
   const started = Date.now();
   const device = await host.slotDevicePath(slot);
   const cache = await host.dropDeviceCache(device);
-  const got = await hashDevicePrefix(device, want.size);
+  const got = await hashDevicePrefix(device, want.size, ring ? { with: ring } : {});
   if (got !== want.sha256.toLowerCase()) {
     throw new ImageWriteError(
       `slot ${slot} (${device}) does not hold ${what}: the sha256 of its first ${want.size} bytes is ${got}, but ${want.sha256} was written; ` +
