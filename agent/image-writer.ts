@@ -8,7 +8,7 @@ import { atomicWriteFile } from './atomic-file.js';
 import { armSlot, readBootState, disarm } from './bootloader.js';
 import { type Host, type Slot, otherSlot } from './host.js';
 import { type SlotsState, updateSlots } from './slots.js';
-import { type HashRing, type SlotVerification, verifySlotDevice } from './slot-verify.js';
+import { type HashRing, hashPrefixInto, type SlotVerification, verifySlotDevice } from './slot-verify.js';
 import { ImageWriteError } from './image-error.js';
 import { newImageHash, type ImageHash } from './image-hash.js';
 import type { BodySink, ImageResponse } from './image-response.js';
@@ -307,7 +307,7 @@ class StreamRun implements BodySink {
     return { pinned: this.compression ? (this.compressedDigest ?? '') : device, device };
   }
 
-  /** The ring and its hash, for the read-back after download() and digests() (both idle then). */
+  /** The ring and its hash, for reading the device back: before download() (resume) or after digests(), both idle then. */
   hashRing(): HashRing {
     return { ring: [this.ring[0].buf, this.ring[1].buf], hash: this.hash };
   }
@@ -319,17 +319,9 @@ class StreamRun implements BodySink {
 
   /** Resume needs the hash of what is already on the device: read it back (through the ring, hashed like downloaded data). */
   async hashPrefix(bytes: number): Promise<void> {
-    let pos = 0;
-    while (pos < bytes) {
-      await this.whenReady();
-      const rb = this.ring[this.current] as RingBuffer;
-      const { bytesRead } = await this.fh.read(rb.buf, 0, Math.min(this.chunkBytes, bytes - pos), pos);
-      if (bytesRead <= 0) throw new ImageWriteError(`slot device ended at ${pos} while re-reading ${bytes} resumed bytes`, 'Device');
-      this.track(rb, this.hash.update(rb.buf, bytesRead));
-      this.current ^= 1;
-      pos += bytesRead;
-    }
     await this.drain();
+    const read = await hashPrefixInto(this.fh, bytes, this.hashRing());
+    if (read < bytes) throw new ImageWriteError(`slot device ended at ${read} while re-reading ${bytes} resumed bytes`, 'Device');
   }
 
   /** Marks a ring buffer busy until `work` settles; a failure ends the download. */

@@ -6,7 +6,7 @@
 // so the bytes come from the disk, not from what the kernel remembers writing: Linux drops a block
 // device's cache by itself only at its last close, and the writer still holds the device open.
 import { execFile } from 'node:child_process';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { ImageWriteError } from './image-error.js';
 import { type ImageHash, newImageHash } from './image-hash.js';
@@ -35,9 +35,34 @@ export interface HashRing {
 }
 
 /**
- * sha256 of the first `bytes` bytes of `device`: two buffers, one read while the other is hashed off
- * the main thread, so memory stays flat and reading overlaps hashing. `with` lends buffers and a
- * hash (the writer's, idle after its write) instead of allocating new ones.
+ * Reads the first `bytes` bytes of the open device `fh` into `hash`, through the two buffers of
+ * `ring`: one is read while the other is hashed off the main thread, so memory stays flat and
+ * reading overlaps hashing. No digest: the caller takes it, or goes on hashing (a resumed write).
+ * Returns how many bytes there were: fewer than `bytes` when the device ends first.
+ */
+export async function hashPrefixInto(fh: FileHandle, bytes: number, { ring, hash }: HashRing): Promise<number> {
+  const busy: Array<Promise<void> | undefined> = [undefined, undefined];
+  let pos = 0;
+  try {
+    for (let i = 0; pos < bytes; i ^= 1) {
+      await busy[i];
+      const buf = ring[i] as Buffer;
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, bytes - pos), pos);
+      if (bytesRead <= 0) break;
+      busy[i] = hash.update(buf, bytesRead);
+      pos += bytesRead;
+    }
+    await Promise.all(busy);
+  } finally {
+    // Never leave a buffer being hashed behind (nor its failure unhandled) when a read throws.
+    await Promise.allSettled(busy);
+  }
+  return pos;
+}
+
+/**
+ * sha256 of the first `bytes` bytes of `device`. `with` lends buffers and a hash (the writer's,
+ * idle after its write) instead of allocating new ones.
  */
 export async function hashDevicePrefix(device: string, bytes: number, opts: { chunkBytes?: number; with?: HashRing } = {}): Promise<string> {
   const chunkBytes = opts.chunkBytes ?? 4 * MiB;
@@ -46,23 +71,12 @@ export async function hashDevicePrefix(device: string, bytes: number, opts: { ch
     const ring = [Buffer.from(new SharedArrayBuffer(chunkBytes)), Buffer.from(new SharedArrayBuffer(chunkBytes))] as const;
     own = { ring, hash: newImageHash([...ring]) };
   }
-  const { ring, hash } = opts.with ?? own!;
+  const hashRing = opts.with ?? own!;
   const fh = await open(device, 'r');
   try {
-    const busy: Array<Promise<void> | undefined> = [undefined, undefined];
-    let pos = 0;
-    let i = 0;
-    while (pos < bytes) {
-      await busy[i];
-      const buf = ring[i] as Buffer;
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, bytes - pos), pos);
-      if (bytesRead <= 0) throw new ImageWriteError(`${device} ends at byte ${pos}, before the ${bytes} bytes recorded for it`, 'SlotMismatch');
-      busy[i] = hash.update(buf, bytesRead);
-      pos += bytesRead;
-      i ^= 1;
-    }
-    await Promise.all(busy);
-    return await hash.digest();
+    const read = await hashPrefixInto(fh, bytes, hashRing);
+    if (read < bytes) throw new ImageWriteError(`${device} ends at byte ${read}, before the ${bytes} bytes recorded for it`, 'SlotMismatch');
+    return await hashRing.hash.digest();
   } finally {
     own?.hash.close();
     await fh.close();
