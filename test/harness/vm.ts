@@ -81,7 +81,9 @@ const RESET_MARKER = /reboot: (?:Restarting system|machine restart)\s*$/;
  * KVM_CREATE_VM while a guest hangs after the firmware, or boots once and hangs at its first reset.
  * The probe boots `kernel` through the same UEFI firmware the tests use, without a root filesystem,
  * so it panics and resets (panic=1); seeing the kernel come up a second time through the firmware
- * within the timeout proves KVM works for what the tests do. OSFLEET_VM_ACCEL=kvm|tcg overrides it.
+ * within the timeout proves KVM boots and resets. (Stricter than the tests need since every guest
+ * reboot is a cold start, -no-reboot; kept so a host that hangs at resets is never chosen.)
+ * OSFLEET_VM_ACCEL=kvm|tcg overrides it.
  */
 export async function chooseAccel(kernel: string, workDir: string, timeoutMs = 60_000): Promise<{ accel: Accel; why: string }> {
   const forced = process.env.OSFLEET_VM_ACCEL;
@@ -235,9 +237,7 @@ export class Vm {
     const hangMs = this.opts.resetHangMs ?? 120_000;
     let size = -1;
     let since = Date.now();
-    let busy = false;
     const timer = setInterval(() => {
-      if (busy) return;
       if (this.proc !== p) return clearInterval(timer);
       const now = this.consoleSize();
       if (now !== size) {
@@ -246,7 +246,6 @@ export class Vm {
         return;
       }
       if (Date.now() - since < hangMs || !RESET_MARKER.test(this.consoleTail(3).trimEnd())) return;
-      busy = true;
       clearInterval(timer);
       void (async () => {
         const status = await this.status();
