@@ -3,7 +3,7 @@
 // library builds a new undici Agent for every request and watch, so each one opened its own TLS
 // connection, and a 1,000-object apply held a thousand of them (and their TLS state) until they
 // idled out: +70 MiB of controller RSS in the sync benchmark. The first Agent is kept and reused.
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '../api/client-node.js';
 
 type RequestContext = Parameters<KubeConfig['applySecurityAuthentication']>[0];
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;

@@ -1,5 +1,5 @@
 // The agent's only Kubernetes door: watch its own OSNode and patch that object's status. Nothing else.
-import { CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions } from '../api/client-node.js';
 import { GROUP, VERSION } from '../api/meta.js';
 import type { OSNode, OSNodeStatus } from '../api/resources.js';
 

@@ -50,14 +50,19 @@ export async function readFleetFile(path: string): Promise<PlanNode[]> {
 
 /** Nodes of a live cluster: labels from Node, booted version and applied settings from its OSNode. */
 async function readClusterFleet(kubeconfig: string): Promise<PlanNode[]> {
-  const k8s = await import('@kubernetes/client-node');
-  const { GROUP, VERSION } = await import('../api/meta.js');
-  const kc = new k8s.KubeConfig();
+  const { KubeConfig } = await import('../api/client-node.js');
+  const { KubeClient } = await import('../controller/kube/client.js');
+  const { API_VERSION } = await import('../api/meta.js');
+  const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
-  const nodes = await kc.makeApiClient(k8s.CoreV1Api).listNode();
-  const osnodes = (await kc.makeApiClient(k8s.CustomObjectsApi).listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'osnodes' })) as {
-    items: Array<import('../api/resources.js').OSNode>;
-  };
+  const client = new KubeClient(kc, { maxSockets: 2 });
+  let nodes, osnodes;
+  try {
+    nodes = await client.list<{ metadata?: { name?: string; labels?: Record<string, string> } }>('/api/v1/nodes');
+    osnodes = await client.list<import('../api/resources.js').OSNode>(`/apis/${API_VERSION}/osnodes`);
+  } finally {
+    client.close();
+  }
   const byName = new Map(osnodes.items.map((o) => [o.metadata.name, o]));
   return nodes.items.map((n) => {
     const name = n.metadata?.name ?? '';

@@ -2,7 +2,8 @@
 // labels that tie each object to its FleetSource, an inventory for pruning, and the rule
 // that an object whose live state already matches is not written at all.
 import { createHash } from 'node:crypto';
-import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { KubernetesObjectApi, PatchStrategy } from '../api/client-node.js';
 import type { Logger } from 'pino';
 import {
   ANNOTATION_SOURCE_REVISION,

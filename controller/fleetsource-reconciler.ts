@@ -3,7 +3,7 @@
 // A revision that fails validation changes nothing in the cluster. Watches (kube/watch-cache.ts)
 // feed one keyed work queue (kube/work-queue.ts), like the rollout executor's.
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   ANNOTATION_FETCH_REQUESTED,
@@ -27,7 +27,7 @@ import type { ControllerMetrics } from './metrics.js';
 import type { RepositoryLimits } from './repository-limits.js';
 import { assertSecretAllows, assertUrlSafe, assertWebhookSecretStrong, SourceTrustError } from './source-trust.js';
 import type { TriggerOutcome } from './webhook.js';
-import { KubeClient } from './kube/client.js';
+import { apiPath, CONTENT, isNotFound, KubeClient } from './kube/client.js';
 import { WatchCache, type ObjectMeta } from './kube/watch-cache.js';
 import { WorkQueue } from './kube/work-queue.js';
 
@@ -97,8 +97,6 @@ export function backoffDelayMs(failures: number, baseMs = DEFAULT_BACKOFF_BASE_M
 }
 
 export class FleetSourceReconciler {
-  private readonly custom: CustomObjectsApi;
-  private readonly core: CoreV1Api;
   private readonly applier: Applier;
   private readonly log: Logger;
   private readonly client: KubeClient;
@@ -123,8 +121,6 @@ export class FleetSourceReconciler {
   private readonly now: () => Date;
 
   constructor(private readonly opts: ReconcilerOptions) {
-    this.custom = opts.kc.makeApiClient(CustomObjectsApi);
-    this.core = opts.kc.makeApiClient(CoreV1Api);
     this.applier = new Applier({ kc: opts.kc, logger: opts.logger, metrics: opts.metrics });
     this.log = opts.logger.child({ component: 'fleetsource-reconciler' });
     this.now = opts.now ?? (() => new Date());
@@ -240,10 +236,10 @@ export class FleetSourceReconciler {
       return 'queued';
     }
     this.opts.metrics.apiWrites.inc({ verb: 'patch', kind: 'FleetSource' });
-    await this.custom.patchClusterCustomObject(
-      { group: GROUP, version: VERSION, plural: 'fleetsources', name, body: { metadata: { annotations: { [ANNOTATION_FETCH_REQUESTED]: this.now().toISOString() } } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    await this.client.request('PATCH', apiPath(API_VERSION, 'fleetsources', { name }), {
+      body: { metadata: { annotations: { [ANNOTATION_FETCH_REQUESTED]: this.now().toISOString() } } },
+      contentType: CONTENT.merge,
+    });
     return 'forwarded';
   }
 
@@ -614,9 +610,9 @@ export class FleetSourceReconciler {
     const cached = this.secrets.get(name, this.opts.namespace);
     if (cached) return cached;
     try {
-      return await this.core.readNamespacedSecret({ name, namespace: this.opts.namespace });
+      return await this.client.get<V1Secret>(apiPath('v1', 'secrets', { namespace: this.opts.namespace, name }));
     } catch (err) {
-      if ((err as { code?: number }).code === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
@@ -629,10 +625,10 @@ export class FleetSourceReconciler {
     this.opts.metrics.setFleetSourceState(name, { ready: ready?.status === 'True', suspended: fs.spec?.suspend === true });
     if (canonicalJson(before) === canonicalJson(after)) return;
     this.opts.metrics.apiWrites.inc({ verb: 'patch-status', kind: 'FleetSource' });
-    await this.custom.patchClusterCustomObjectStatus(
-      { group: GROUP, version: VERSION, plural: 'fleetsources', name, body: { status: after } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    await this.client.request('PATCH', apiPath(API_VERSION, 'fleetsources', { name, subresource: 'status' }), {
+      body: { status: after },
+      contentType: CONTENT.merge,
+    });
     this.written.set(name, { generation: fs.metadata.generation, status: structuredClone(after) });
     for (const c of after.conditions ?? []) {
       const old = findCondition(before.conditions, c.type);
@@ -650,8 +646,7 @@ export class FleetSourceReconciler {
     const t = this.now();
     try {
       this.opts.metrics.apiWrites.inc({ verb: 'create', kind: 'Event' });
-      await this.core.createNamespacedEvent({
-        namespace,
+      await this.client.request('POST', apiPath('v1', 'events', { namespace }), {
         body: {
           metadata: { name: `${fs.metadata.name}.${randomBytes(8).toString('hex')}`, namespace },
           involvedObject: { apiVersion: API_VERSION, kind: 'FleetSource', name: fs.metadata.name, uid: fs.metadata.uid },

@@ -3,7 +3,8 @@
 // duration (measured on the candidate's own clock, so clock skew between hosts does not
 // matter), every write carries the resourceVersion it read (optimistic concurrency), and a
 // leader that cannot renew within the renew deadline stops leading before anyone else may start.
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, V1MicroTime } from '../api/client-node.js';
 import type { Logger } from 'pino';
 
 export interface LeaderElectionOptions {

@@ -13,8 +13,9 @@ bash hack/deps.sh || setup_failed "installing host packages"
 bash hack/build-k8s.sh >/dev/null || setup_failed "building the Kubernetes test binaries"
 node_bin="$(bash hack/node.sh)" || setup_failed "provisioning the tested Node"
 export PATH="$(dirname "$node_bin"):$PATH"
-# The node images the VM tests boot (test/vm/), built by `osfleet image build` and cached by their inputs.
-npm run --silent build >/dev/null || setup_failed "building osfleet (dist/) for the node images"
+# dist/ (tsc and the client-node bundle): what the node images the VM tests boot carry (test/vm/, built
+# by `osfleet image build` and cached by their inputs), and what the sync test runs as the controller.
+npm run --silent build >/dev/null || setup_failed "building osfleet (dist/)"
 npx tsx test/vm/images.ts || setup_failed "building the VM test images (test/vm/images.ts)"
 
 report="$(mktemp -d)/vitest.json"

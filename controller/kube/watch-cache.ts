@@ -2,7 +2,8 @@
 // what changed, resumes the watch from the last resourceVersion and relists when that is too old.
 // A transform trims each object as it arrives (managedFields are most of an object's bytes), which is
 // what keeps a controller's memory flat with ten thousand nodes.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Watch } from '../../api/client-node.js';
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.js';
 

@@ -1,12 +1,12 @@
 // Figures for the dashboard on the real test bed, with 1,000 nodes (Node + OSNode) under one OS:
 // first paint in Debian's chromium (navigation start to every node row drawn), the delay from an
 // OSNode status change in the API to the page showing it (p99 of 100), and the dashboard's RSS.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KubeClient } from '../../controller/kube/client.js';
 import { OSES, OSNODES, createNodes, osSpec } from '../integration/rollout-fixtures.js';
 import { ensureK8sBinaries, repoRoot } from '../harness/binaries.js';
+import { buildDistSync } from '../harness/build.js';
 import { launchBrowser } from '../harness/browser.js';
 import { Cluster } from '../harness/cluster.js';
 import { startDashboard } from '../harness/dashboard-process.js';
@@ -48,8 +48,7 @@ export async function run(): Promise<Figure[]> {
     });
 
     // The dashboard as users run it: compiled, from bin/osfleet.js.
-    spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json')], { stdio: 'inherit' });
-    if (!fs.existsSync(path.join(repoRoot, 'dist/display/dashboard-server.js'))) throw new Error('tsc -p tsconfig.build.json did not produce dist/display/');
+    buildDistSync();
     dashboard = await startDashboard(['--kubeconfig', cluster.info.kubeconfig], { compiled: true });
     browser = await launchBrowser();
     const page = await browser.context.newPage();

@@ -4,12 +4,12 @@
 //   rollout.controller_rss_10k_mb  RSS of an executor process (child) with 10k Nodes and OSNodes cached
 // The RSS figure is measured in a child process running this file with OSFLEET_ROLLOUT_RSS_CHILD=1.
 // The test bed, agents and fixtures are imported dynamically, so the measured child loads no more
-// than a controller would: the executor, @kubernetes/client-node, pino and prom-client.
+// than a controller would: the executor, @kubernetes/client-node (bundled, as the build ships it), pino and prom-client.
 import { spawn } from 'node:child_process';
 import { symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '../../api/client-node.js';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { GROUP, VERSION } from '../../api/meta.js';
@@ -146,6 +146,12 @@ async function compileChild(repoRoot: string): Promise<string> {
   });
   // render/catalogue.ts finds policies/ next to the package.
   await symlink(join(repoRoot, 'policies'), join(out, 'policies')).catch(() => undefined);
+  // The client-node bundle the build makes of dist/api/client-node.js, made the same way here.
+  await new Promise<void>((resolve, reject) => {
+    const p = spawn(process.execPath, [join(repoRoot, 'hack/bundle-client-node.mjs'), join(out, 'api/client-node.js')], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`hack/bundle-client-node.mjs exited ${code}`))));
+  });
   return join(out, relative(repoRoot, self).replace(/\.ts$/, '.js'));
 }
 

@@ -1,7 +1,6 @@
 // Figures for git → cluster sync on the real test bed: webhook-to-applied latency over 20
 // pushes, the cost of an unchanged poll (HTTP round trips at the git server, API writes), and
 // the controller's RSS after syncing a 1,000-document repository.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,6 +10,7 @@ import { Cluster } from '../harness/cluster.js';
 import { hubSignature256 } from '../harness/git-server.js';
 import { loadKubeconfig } from '../harness/kubeconfig.js';
 import { allowSecretFor } from '../harness/osfleet-objects.js';
+import { buildDistSync } from '../harness/build.js';
 import { imageNodeFlags, workloadEnv } from '../harness/dockerfile.js';
 import { GiveUp, rssKiB, until } from '../harness/processes.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
@@ -98,9 +98,8 @@ export async function run(): Promise<Figure[]> {
     small.write('base.yaml', settings('bench-base', 1000)).write('other.yaml', settings('bench-other', 700, 0));
     const first = small.commitAndPush('initial');
     // The compiled controller, as it runs in production (tsx alone adds tens of MiB of RSS).
-    // tsc emits even with type errors elsewhere; only a missing entry point stops the bench.
-    spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json')], { stdio: 'inherit' });
-    if (!fs.existsSync(path.join(repoRoot, 'dist/controller/main.js'))) throw new Error('tsc -p tsconfig.build.json did not produce dist/controller/main.js');
+    // Built as `npm run build` builds it (tsc, then the client-node bundle).
+    buildDistSync();
     // Node started as the image starts it: the ENTRYPOINT's Node options and the Deployment's env.
     ctl = await startControllerProcess({
       kubeconfig: cluster.info.kubeconfig,

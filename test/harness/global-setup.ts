@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { ensureK8sBinaries, repoRoot } from './binaries.js';
+import { ensureBuilt } from './build.js';
 import { Cluster, type ClusterInfo } from './cluster.js';
 import { GitServer, type GitServerInfo } from './git-server.js';
 import { harnessLog } from './log.js';
@@ -34,6 +35,8 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const binDir = await ensureK8sBinaries();
+  // Some tests run the compiled build, as production does (test/harness/build.ts).
+  await ensureBuilt((msg) => harnessLog.info(msg));
   let cluster: Cluster | undefined;
   let git: GitServer | undefined;
   const teardown = async () => {

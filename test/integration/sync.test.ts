@@ -1,5 +1,6 @@
 // git → cluster sync on the real test bed: real kube-apiserver, real git smart-HTTP server,
-// the real controller as a child process (so it can be SIGTERMed and SIGKILLed).
+// the real controller as a child process (so it can be SIGTERMed and SIGKILLed), compiled and started
+// as its image starts it (dist/, with the client-node bundle; the image's Node options and env).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFleetSource, getOsfleetObject, sendWebhook, testbed, until, type WorkClone } from '../harness/index.js';
 import { policyDoc as policyDocFor, settingsDoc as settingsDocFor, versionDoc as versionDocFor } from './sync-fixtures.js';
 import { startControllerProcess, type ControllerProcess } from '../../controller/testing/controller-process.js';
+import { imageNodeFlags, workloadEnv } from '../harness/dockerfile.js';
 
 const G = { group: 'osfleet.dev', version: 'v1alpha1' };
 const tb = testbed();
@@ -74,7 +76,8 @@ async function waitApplied(commit: string, timeoutMs = 20_000): Promise<Obj> {
 }
 
 function startController(identity: string): Promise<ControllerProcess> {
-  return startControllerProcess({ kubeconfig: tb.cluster.kubeconfig, namespace: ns, cacheDir, identity, logDir, leaseName: `${p}-lease`, ...LEASE }).then(
+  const image = { compiled: true, nodeOptions: imageNodeFlags('controller'), env: workloadEnv('controller') };
+  return startControllerProcess({ kubeconfig: tb.cluster.kubeconfig, namespace: ns, cacheDir, identity, logDir, leaseName: `${p}-lease`, ...LEASE, ...image }).then(
     (c) => {
       controllers.push(c);
       return c;

@@ -1,6 +1,6 @@
 // The container images run `node /app/bin/osfleet.js <controller|agent>` from a
 // production-only install. This rebuilds that layout in a temp dir (package
-// files, bin/, a fresh dist/ compiled as `npm run build` does, and
+// files, bin/, a fresh dist/ compiled and bundled as `npm run build` does, and
 // `npm ci --omit=dev --ignore-scripts`), so a runtime import of a dev
 // dependency, or a file the image does not copy, fails here and not in a cluster.
 import { execFile } from 'node:child_process';
@@ -45,6 +45,7 @@ describe('image entrypoints from a production-only install', () => {
   let app: string;
   let install: Result;
   let build: Result;
+  let bundle: Result;
 
   beforeAll(async () => {
     app = await mkdtemp(join(tmpdir(), 'osfleet-image-'));
@@ -62,6 +63,8 @@ describe('image entrypoints from a production-only install', () => {
       // filters out nothing.
       install = await exec('npm', [...npmArgs, '--before=2999-01-01'], app);
     }
+    // The build's second step (package.json "build"), here after the install so the package resolves.
+    bundle = await exec(process.execPath, [join(repo, 'hack/bundle-client-node.mjs'), join(app, 'dist/api/client-node.js')], repo);
   }, 240_000);
 
   afterAll(async () => {
@@ -70,6 +73,11 @@ describe('image entrypoints from a production-only install', () => {
 
   it('compiles as the image build does (`npm run build`)', () => {
     expect(build.code, `tsc -p tsconfig.build.json failed, so the image build would too:\n${build.stdout}${build.stderr}`).toBe(0);
+  });
+
+  it('bundles the client-node re-exports as the image build does', async () => {
+    expect(bundle.code, bundle.stderr).toBe(0);
+    expect(await readFile(join(app, 'dist/api/client-node.js'), 'utf8')).toMatch(/^\/\/ osfleet: bundled @kubernetes\/client-node/);
   });
 
   it('installs the production dependencies offline without running scripts', () => {

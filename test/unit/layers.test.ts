@@ -29,3 +29,23 @@ describe('layers', () => {
     expect(wrong).toEqual([]);
   });
 });
+
+describe('@kubernetes/client-node', () => {
+  // The build bundles api/client-node.ts; a value imported from the package anywhere else would load
+  // the whole package beside the bundle (tens of MiB more), and its classes would not be the bundle's.
+  it('shipped modules take its values only through api/client-node.ts (types may come from the package)', () => {
+    const wrong: string[] = [];
+    for (const top of ['api', 'render', 'rollout', 'agent', 'controller', 'cli', 'image', 'display']) {
+      for (const file of sources(top)) {
+        if (file === 'api/client-node.ts') continue;
+        const text = readFileSync(join(repo, file), 'utf8');
+        const statements = [
+          ...text.matchAll(/(?:^|\n)\s*(import|export)\s+(?!type\s)[^;]*?from\s*'@kubernetes\/client-node'/g),
+          ...text.matchAll(/import\(\s*'@kubernetes\/client-node'\s*\)/g),
+        ];
+        for (const m of statements) wrong.push(`${file}: ${m[0].trim().split('\n')[0]}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
