@@ -508,6 +508,11 @@ describe('container build files', () => {
     for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
       expect(ignore, f).toContain(`!${f}`);
     }
+    // Every file the build script runs (`node hack/…`) is in the context too.
+    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const scripts = [...pkg.scripts.build!.matchAll(/\bnode\s+(\S+)/g)].map((m) => m[1]!);
+    expect(scripts).toContain('hack/bundle-client-node.mjs');
+    for (const f of scripts) expect(ignore, f).toContain(`!${f}`);
   });
 });
 
