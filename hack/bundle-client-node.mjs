@@ -10,7 +10,8 @@
 // Node 24); the bundle of what osfleet uses loads in about 30 (see api/client-node.ts).
 import { build } from 'esbuild';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const target = resolve(process.argv[2] ?? 'dist/api/client-node.js');
 const source = readFileSync(target, 'utf8');
@@ -32,6 +33,9 @@ const result = await build({
   // and they never load this module (client-node 2 itself needs Node 22).
   target: 'node20',
   metafile: true,
+  // The package is a dev dependency (only the bundle ships): when the file sits outside this
+  // checkout (a production-only tree being assembled), resolve it from this checkout's packages.
+  nodePaths: [join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules')],
   legalComments: 'none',
   logLevel: 'warning',
   // CommonJS dependencies inside an ES module still call require() for Node's built-ins.

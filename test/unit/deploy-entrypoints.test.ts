@@ -54,6 +54,8 @@ describe('image entrypoints from a production-only install', () => {
       await cp(join(repo, f), join(app, f), { recursive: true });
     }
     build = await exec(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(app, 'dist')], repo);
+    // The build's second step (package.json "build"): the client-node bundle, from this checkout's packages.
+    bundle = await exec(process.execPath, [join(repo, 'hack/bundle-client-node.mjs'), join(app, 'dist/api/client-node.js')], repo);
     const npmArgs = ['ci', '--omit=dev', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'];
     install = await exec('npm', npmArgs, app);
     if (install.code !== 0 && /ENOTCACHED/.test(install.stderr)) {
@@ -63,8 +65,6 @@ describe('image entrypoints from a production-only install', () => {
       // filters out nothing.
       install = await exec('npm', [...npmArgs, '--before=2999-01-01'], app);
     }
-    // The build's second step (package.json "build"), here after the install so the package resolves.
-    bundle = await exec(process.execPath, [join(repo, 'hack/bundle-client-node.mjs'), join(app, 'dist/api/client-node.js')], repo);
   }, 240_000);
 
   afterAll(async () => {
@@ -87,7 +87,23 @@ describe('image entrypoints from a production-only install', () => {
   it('leaves test-only packages out of the image (cron-parser is the windows tests\' oracle)', () => {
     expect(install.code, install.stderr).toBe(0);
     for (const pkg of ['cron-parser', 'vitest', 'fast-json-patch']) expect(existsSync(join(app, 'node_modules', pkg)), pkg).toBe(false);
-    expect(existsSync(join(app, 'node_modules/@kubernetes/client-node')), 'a runtime dependency').toBe(true);
+    // client-node ships inside dist/api/client-node.js (ADR 0006), not as a package.
+    expect(existsSync(join(app, 'node_modules/@kubernetes/client-node')), '@kubernetes/client-node').toBe(false);
+  });
+
+  it('runs the Kubernetes client from the bundle alone: a kubeconfig loads and its token reaches the request', async () => {
+    const probe = [
+      "const { KubeConfig, CoordinationV1Api } = await import('./dist/api/client-node.js');",
+      "const { PooledKubeConfig } = await import('./dist/agent/kube-config.js');",
+      'const kc = new PooledKubeConfig();',
+      "kc.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:6443' }], users: [{ name: 'u', token: 't0k' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });",
+      'const o = { headers: {} };',
+      'await kc.applyToHTTPSOptions(o);',
+      "console.log(kc instanceof KubeConfig, o.headers.Authorization, typeof kc.makeApiClient(CoordinationV1Api).readNamespacedLease);",
+    ].join('\n');
+    const r = await exec(process.execPath, ['--input-type=module', '-e', probe], app, 30_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('true Bearer t0k function');
   });
 
   it('`node bin/osfleet.js --help` exits 0 and prints usage', async () => {
