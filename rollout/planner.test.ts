@@ -99,6 +99,39 @@ describe('planner: batches, canary, soak, maxUnavailable', () => {
     expect(s.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'RolloutComplete' });
   });
 
+  it('says Ready only once every updated node is given back: a cordon of ours still held keeps it False, naming the node', () => {
+    const fleet = initialFleet(nodes(2));
+    const p = policy({}, { batches: ['100%'], maxUnavailable: 2 });
+    const at = t('2026-06-10T02:00Z');
+    settle(fleet, [p], at);
+    const ready = (r: ReturnType<typeof plan>) => r.policyStatus[0]!.conditions.find((c) => c.type === 'Ready');
+    const progressing = (r: ReturnType<typeof plan>) => r.policyStatus[0]!.conditions.find((c) => c.type === 'Progressing');
+    expect(ready(plan(fleet, [p], at + MIN))).toMatchObject({ status: 'True', reason: 'RolloutComplete' });
+
+    // GIVEN n01 runs the target but its uncordon did not land (a failed write, retried next pass).
+    const n01 = fleet.nodes[1]!;
+    n01.cordonedByUs = true;
+    n01.unschedulable = true;
+    const held = plan(fleet, [p], at + 2 * MIN);
+    expect(held.policyStatus[0]!.counts).toMatchObject({ total: 2, updated: 2 });
+    expect(ready(held)).toMatchObject({ status: 'False', reason: 'RolloutInProgress' });
+    expect(ready(held)!.message).toBe(`All 2 node(s) run ${NEW}; 1 still cordoned by osfleet until Ready: n01.`);
+    expect(progressing(held)).toMatchObject({ status: 'True', reason: 'Uncordoning' });
+    expect(of(held.actions, 'uncordon')).toEqual(['n01']);
+
+    // A node not Ready after its reboot is held too (and not uncordoned before it is Ready).
+    n01.ready = false;
+    const notReady = plan(fleet, [p], at + 3 * MIN);
+    expect(ready(notReady)).toMatchObject({ status: 'False', reason: 'RolloutInProgress' });
+    expect(of(notReady.actions, 'uncordon')).toEqual([]);
+
+    // Given back: Ready.
+    n01.ready = true;
+    applyInstantly(fleet, plan(fleet, [p], at + 4 * MIN).actions, () => NEW);
+    expect(n01.cordonedByUs).toBe(false);
+    expect(ready(plan(fleet, [p], at + 5 * MIN))).toMatchObject({ status: 'True', reason: 'RolloutComplete' });
+  });
+
   it('holds the next batch while a rebooted node fails its health gate (NotReady, or its checked pods not Ready)', () => {
     const fleet = initialFleet(nodes(4));
     const p = policy({}, { batches: [1, '100%'], maxUnavailable: 2 });

@@ -376,6 +376,8 @@ function planPolicy(
   let inProgress = 0;
   let pending = 0;
   let updated = 0;
+  /** Updated nodes osfleet still holds cordoned: given back once Ready (or failed after the health timeout). */
+  const notGivenBack: string[] = [];
   const waitingNotReady: string[] = [];
   const waitingCordoned: string[] = [];
   let blockedByCapacity = false;
@@ -391,6 +393,7 @@ function planPolicy(
 
     if (state === 'updated') {
       updated++;
+      if (n.cordonedByUs) notGivenBack.push(name);
       if (!specMatches(n)) {
         actions.push({ type: 'setTarget', node: name, policy: policy.name, target, configHash: n.desiredConfig?.hash });
         actions.push({ type: 'grant', node: name, policy: policy.name, permit: makePermit(n, NO_FLAGS) });
@@ -518,14 +521,18 @@ function planPolicy(
 
   // Status.
   const failed = failedNodes.length;
-  const complete = total > 0 ? updated === total : true;
+  // Done means every node runs the target and is schedulable again: a cordon of ours still held
+  // (an uncordon to retry, a node not Ready yet after its reboot) keeps Ready False.
+  const complete = total > 0 ? updated === total && notGivenBack.length === 0 : true;
   const nextWindow = window ? { start: iso(Math.max(window.start, now)), end: Number.isFinite(window.end) ? iso(window.end) : null } : null;
   const conditions: Condition[] = [];
   const batchText = `batch ${Math.min(cur + 1, batchCount)} of ${batchCount}`;
   conditions.push(
     complete
       ? cond('Ready', true, 'RolloutComplete', `All ${total} node(s) run ${policy.target.version} with their settings applied.`, g)
-      : cond('Ready', false, 'RolloutInProgress', `${updated} of ${total} node(s) updated.`, g),
+      : updated === total && total > 0
+        ? cond('Ready', false, 'RolloutInProgress', `All ${total} node(s) run ${policy.target.version}; ${notGivenBack.length} still cordoned by osfleet until Ready: ${listNames(notGivenBack)}.`, g)
+        : cond('Ready', false, 'RolloutInProgress', `${updated} of ${total} node(s) updated.`, g),
   );
   conditions.push(progressing());
   if (memory.halted) {
@@ -554,6 +561,9 @@ function planPolicy(
     if (complete) return cond('Progressing', false, 'Complete', 'Nothing left to do.', g);
     if (memory.halted) return cond('Progressing', false, memory.halted.reason, haltMessage(memory.halted.reason, memory.halted.nodes), g);
     if (policy.paused) return cond('Progressing', false, 'PausedByUser', 'spec.paused is true.', g);
+    if (updated === total) {
+      return cond('Progressing', true, 'Uncordoning', `Every node runs ${policy.target.version}; giving back the node(s) osfleet cordoned once Ready: ${listNames(notGivenBack)}.`, g);
+    }
     if (soaking) return cond('Progressing', true, 'Soaking', `Soaking after ${batchText.replace(/^batch \d+/, `batch ${cur + 1}`)} until ${memory.soakUntil}.`, g);
     if (!windowOpen && inProgress === 0) {
       if (window === null) {
