@@ -1,7 +1,7 @@
 // The compiled build (dist/) that tests run as production does (the compiled controller in the sync
 // test, the node images of the VM story): rebuilt with `npm run build` when any shipped source is
 // newer than it, so a test never runs a stale dist/ by accident.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './binaries.js';
@@ -39,32 +39,20 @@ export function staleBuild(): string | undefined {
 }
 
 /** Runs `npm run build` if dist/ is stale; throws with the build's output if it fails. */
-export async function ensureBuilt(log: (msg: string) => void): Promise<void> {
+export function ensureBuilt(log: (msg: string) => void): void {
   const why = staleBuild();
   if (!why) return;
   log(`building dist/ (${why})`);
-  const out = await new Promise<{ code: number | null; text: string }>((resolve, reject) => {
-    const p = spawn('npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    p.stdout.on('data', (c: Buffer) => (text += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (text += c.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, text }));
-  });
-  if (out.code !== 0) throw new Error(`npm run build failed (exit ${out.code}); the tests that run dist/ cannot run:\n${out.text.slice(-4000)}`);
+  buildDistSync();
 }
 
 /**
- * `npm run build` into `outDir` (default dist/): tsc, then the client-node bundle. Benchmarks build
- * this way so they measure what ships. Throws with the output of the step that failed.
+ * `npm run build` (package.json: tsc, then the client-node bundle), so that benchmarks measure and
+ * tests run what ships. Throws with the build's output if it fails.
  */
-export function buildDistSync(outDir = join(repoRoot, 'dist')): void {
-  const steps: string[][] = [
-    [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', outDir],
-    [join(repoRoot, 'hack/bundle-client-node.mjs'), join(outDir, 'api/client-node.js')],
-  ];
-  for (const args of steps) {
-    const r = spawnSync(process.execPath, args, { cwd: repoRoot, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`${args.slice(0, 2).join(' ')} failed (exit ${r.status}):\n${`${r.stdout ?? ''}${r.stderr ?? ''}`.slice(-4000)}`);
+export function buildDistSync(): void {
+  const r = spawnSync('npm', ['run', '--silent', 'build'], { cwd: repoRoot, encoding: 'utf8' });
+  if (r.status !== 0) {
+    throw new Error(`npm run build failed (exit ${r.status ?? r.signal}):\n${`${r.stdout ?? ''}${r.stderr ?? ''}${r.error?.message ?? ''}`.slice(-4000)}`);
   }
 }

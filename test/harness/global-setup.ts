@@ -36,7 +36,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const binDir = await ensureK8sBinaries();
   // Some tests run the compiled build, as production does (test/harness/build.ts).
-  await ensureBuilt((msg) => harnessLog.info(msg));
+  ensureBuilt((msg) => harnessLog.info(msg));
   let cluster: Cluster | undefined;
   let git: GitServer | undefined;
   const teardown = async () => {
