@@ -275,13 +275,29 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     forward = await forwardIntoNetns(ns, [Number(new URL(tb.cluster.server).port), Number(new URL(images.url).port)]);
     cleanups.push(() => forward.close());
 
-    // Phase history through a watch, as the controller sees it.
-    const ctl = await new Watch(tb.kc).watch(OSNODES, { fieldSelector: `metadata.name=${node}` }, (_type, obj: Obj) => {
-      const p = obj.status?.phase as string | undefined;
-      if (p && phases[phases.length - 1] !== p) phases.push(p);
-      if (p === 'Downloading') downloading.push(obj.status);
-    }, () => undefined);
-    stopPhaseWatch = () => ctl.abort();
+    // Phase history through a watch, as the controller sees it. client-node ends a watch after 30 s
+    // without data: it resumes from the last resourceVersion seen, so no event is lost in between.
+    let stopped = false;
+    let lastRv: string | undefined;
+    let ctl: AbortController | undefined;
+    const watchPhases = async (): Promise<void> => {
+      if (stopped) return;
+      ctl = await new Watch(tb.kc).watch(OSNODES, { fieldSelector: `metadata.name=${node}`, ...(lastRv ? { resourceVersion: lastRv } : {}) }, (type, obj: Obj) => {
+        if (type === 'ERROR') {
+          lastRv = undefined; // too old (410): start again from now
+          return;
+        }
+        lastRv = obj.metadata?.resourceVersion ?? lastRv;
+        const p = obj.status?.phase as string | undefined;
+        if (p && phases[phases.length - 1] !== p) phases.push(p);
+        if (p === 'Downloading') downloading.push(obj.status);
+      }, () => void setTimeout(() => void watchPhases().catch(() => undefined), 200));
+    };
+    await watchPhases();
+    stopPhaseWatch = () => {
+      stopped = true;
+      ctl?.abort();
+    };
 
     startAgent();
   }, 120_000);
@@ -363,6 +379,8 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     const done = progress.map((d) => d.download.bytesDone as number);
     expect([...done].sort((a, b) => a - b)).toEqual(done); // never backwards
     expect(s.conditions.find((c: Obj) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'WaitingForRebootPermit' });
+    // The poll above can see Staged before the watch delivers it (failed once in CI under load).
+    await until('the watch to see Staged', async () => (phases.at(-1) === 'Staged' ? true : undefined), { timeoutMs: 5000 });
     expect(phases.filter((p) => p !== 'Idle')).toEqual(['Downloading', 'Staged']);
     expect(s.slots.B).toEqual({ version: '2.0', sha256: sha(v2.bytes) });
     expect(s.download).toBeUndefined(); // a finished download is not reported as one
@@ -467,6 +485,7 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
       );
       expect(s.conditions.find((c: Obj) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'FellBack' });
       expect(s.bootedVersion).toBe('1.0');
+      await until('the watch to see RolledBack', async () => (phases.at(-1) === 'RolledBack' ? true : undefined), { timeoutMs: 5000 });
       expect(phasesFrom('Downloading')).toEqual(['Downloading', 'Rebooting', 'Verifying', 'Rebooting', 'RolledBack']);
       expect((await grubenv()).get('saved_entry')).toBe('osfleet-A');
       expect(await sha256OfFile(devices.A)).toBe(slotAHash);
