@@ -2,7 +2,6 @@
 // fetch → render → apply → prune joined by the revision, status and Events as the only output.
 // A revision that fails validation changes nothing in the cluster. Watches (kube/watch-cache.ts)
 // feed one keyed work queue (kube/work-queue.ts), like the rollout executor's.
-import { randomBytes } from 'node:crypto';
 import type { KubeConfig, KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
@@ -30,6 +29,7 @@ import type { TriggerOutcome } from './webhook.js';
 import { apiPath, CONTENT, isNotFound, KubeClient } from './kube/client.js';
 import { WatchCache, type ObjectMeta } from './kube/watch-cache.js';
 import { WorkQueue } from './kube/work-queue.js';
+import { EventRecorder } from './kube/events.js';
 
 /** A FleetSource as the API server sends it. */
 export interface FleetSource {
@@ -100,6 +100,8 @@ export class FleetSourceReconciler {
   private readonly applier: Applier;
   private readonly log: Logger;
   private readonly client: KubeClient;
+  /** Events about FleetSources, written in the background; repeats within ten minutes bump a count. */
+  private readonly events: EventRecorder;
   private readonly fleetSources: WatchCache<FleetSource>;
   private readonly secrets: WatchCache<Watched<V1Secret>>;
   private readonly managed = new Map<string, WatchCache<Watched<KubernetesObject>>>();
@@ -125,6 +127,7 @@ export class FleetSourceReconciler {
     this.log = opts.logger.child({ component: 'fleetsource-reconciler' });
     this.now = opts.now ?? (() => new Date());
     this.client = new KubeClient(opts.kc, { maxSockets: 4 });
+    this.events = new EventRecorder({ client: this.client, logger: this.log, component: 'osfleet-controller', concurrency: 2 });
     const common = { kubeConfig: opts.kc, client: this.client, logger: this.log };
     this.fleetSources = new WatchCache<FleetSource>({ ...common, path: `/apis/${GROUP}/${VERSION}/fleetsources`, name: 'fleetsources' });
     this.secrets = new WatchCache<Watched<V1Secret>>({ ...common, path: `/api/v1/namespaces/${opts.namespace}/secrets`, name: 'secrets' });
@@ -203,6 +206,9 @@ export class FleetSourceReconciler {
     this.queue = this.newQueue(); // a stopped queue stays stopped; a later start() gets this one
     for (const c of [this.fleetSources, this.secrets, ...this.managed.values()]) c.stop();
     await Promise.race([Promise.allSettled([...this.running]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    // Events still queued get a short moment to land before the connections close.
+    await Promise.race([this.events.flush(), new Promise((r) => setTimeout(r, 1000).unref())]);
+    if (this.events.pending > 0) this.log.warn({ pending: this.events.pending }, 'Events still being written at shutdown');
     this.client.close();
   }
 
@@ -505,7 +511,7 @@ export class FleetSourceReconciler {
       // Name both commits: after a force push the new one need not descend from the old (a shallow
       // fetch cannot tell), and whoever reads the Events should see what replaced what.
       if (base.lastAppliedRevision && base.lastAppliedRevision !== rev.revision) {
-        await this.event(fs, 'Normal', 'RevisionApplied', `applied ${rev.revision}, replacing ${base.lastAppliedRevision}`);
+        this.event(fs, 'Normal', 'RevisionApplied', `applied ${rev.revision}, replacing ${base.lastAppliedRevision}`);
       }
       this.schedule(name, intervalMs);
     } finally {
@@ -636,34 +642,14 @@ export class FleetSourceReconciler {
       if (!conditionChanged(before.conditions, c)) continue;
       // Suspending is an operator's choice, not a failure.
       const warning = c.status === 'False' && c.reason !== REASON_SUSPENDED;
-      await this.event(fs, warning ? 'Warning' : 'Normal', c.reason, `${c.type}=${c.status}: ${c.message}`);
+      this.event(fs, warning ? 'Warning' : 'Normal', c.reason, `${c.type}=${c.status}: ${c.message}`);
     }
   }
 
-  private async event(fs: FleetSource, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    // FleetSource is cluster-scoped: the API accepts its Events only in the default namespace.
-    const namespace = 'default';
-    const t = this.now();
-    try {
-      this.opts.metrics.apiWrites.inc({ verb: 'create', kind: 'Event' });
-      await this.client.request('POST', apiPath('v1', 'events', { namespace }), {
-        body: {
-          metadata: { name: `${fs.metadata.name}.${randomBytes(8).toString('hex')}`, namespace },
-          involvedObject: { apiVersion: API_VERSION, kind: 'FleetSource', name: fs.metadata.name, uid: fs.metadata.uid },
-          type,
-          reason,
-          message: message.length > 1000 ? `${message.slice(0, 997)}...` : message,
-          source: { component: 'osfleet-controller' },
-          reportingComponent: 'osfleet.dev/controller',
-          reportingInstance: this.opts.identity ?? 'osfleet-controller',
-          firstTimestamp: t,
-          lastTimestamp: t,
-          count: 1,
-        },
-      });
-    } catch (err) {
-      this.log.warn({ err: (err as Error)?.message, reason }, 'could not record an Event');
-    }
+  private event(fs: FleetSource, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    // FleetSource is cluster-scoped: its Events go to the default namespace (the recorder's default).
+    this.opts.metrics.apiWrites.inc({ verb: 'create', kind: 'Event' });
+    this.events.record({ apiVersion: API_VERSION, kind: 'FleetSource', name: fs.metadata.name, uid: fs.metadata.uid }, type, reason, message);
   }
 }
 

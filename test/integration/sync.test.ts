@@ -216,6 +216,26 @@ describe('git → cluster sync', () => {
     await setGitPassword(tb.git.auth!.password);
     await waitApplied(commit);
     expect(((await getObj('osconfigs', `${p}-base`))?.spec?.sysctl as Record<string, string>)['net.core.somaxconn']).toBe('1024');
+
+    // The same failure again within ten minutes bumps the count of its Event instead of adding one.
+    await setGitPassword('wrong-password');
+    try {
+      const again = await repo.commitAndPush({ 'settings/base.yaml': settingsDoc('base', '2048') }, 'creds wrong again');
+      expect(await hook(a)).toBe(202);
+      const fetchFailed = (e: { reason?: string; message?: string }) => e.reason === 'FetchFailed' && (e.message ?? '').startsWith('Fetched=False: authentication failed');
+      const repeated = await until('the FetchFailed Event counted twice', async () => {
+        const list = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${fsName}` });
+        const same = list.items.filter(fetchFailed);
+        return same.some((e) => e.count === 2) ? same : undefined;
+      });
+      expect(repeated).toHaveLength(1);
+      expect(repeated[0]!.type).toBe('Warning');
+      await setGitPassword(tb.git.auth!.password);
+      await waitApplied(again);
+    } finally {
+      // The later tests need the right password, whatever happened above.
+      await setGitPassword(tb.git.auth!.password);
+    }
   });
 
   let b: ControllerProcess;
@@ -223,11 +243,13 @@ describe('git → cluster sync', () => {
     const rvs = await managedRVs();
     const fsRV = (await fleet())!.metadata!.resourceVersion;
     const eventCount = async () => (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${fsName}` })).items.length;
-    const events = await eventCount();
     // Exit code 0 is the graceful path: past its shutdown timeout (4.5 s) the controller exits 1
     // and logs so. The controller's own deadline, not the test's stopwatch on a busy machine.
     const { code } = await a.stop();
     expect(code).toBe(0);
+    // Events are written in the background; a graceful stop lets the queued ones land first.
+    expect(a.logTail(40)).not.toContain('Events still being written at shutdown');
+    const events = await eventCount();
     expect(a.logTail(20)).not.toContain('graceful stop took too long');
     const lease = await coord.readNamespacedLease({ name: `${p}-lease`, namespace: ns });
     expect(lease.spec?.holderIdentity ?? '').toBe('');
