@@ -18,7 +18,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulateGrubBoot } from '../../agent/bootloader.js';
 import { readGrubEnvFile, writeGrubEnvFile } from '../../agent/grubenv.js';
@@ -46,6 +45,9 @@ import { skipUnlessRequired } from '../../agent/testing/host-capabilities.js';
 import { osfleetArgv } from '../harness/osfleet-cli.js';
 import { deletePodNow, installDeploy, kubeRequest, podIdentity, testbed, until, waitAgentPolicyActive } from '../harness/index.js';
 import { logTail, startProcess, type Supervised } from '../harness/processes.js';
+import { KubeClient } from '../../controller/kube/client.js';
+import { WatchCache, type CachedObject } from '../../controller/kube/watch-cache.js';
+import { quietLog } from './rollout-fixtures.js';
 
 type Obj = Record<string, any>;
 
@@ -275,28 +277,20 @@ describe.skipIf(unavailable !== undefined)('osfleet agent on a sandbox host, aga
     forward = await forwardIntoNetns(ns, [Number(new URL(tb.cluster.server).port), Number(new URL(images.url).port)]);
     cleanups.push(() => forward.close());
 
-    // Phase history through a watch, as the controller sees it. client-node ends a watch after 30 s
-    // without data: it resumes from the last resourceVersion seen, so no event is lost in between.
-    let stopped = false;
-    let lastRv: string | undefined;
-    let ctl: AbortController | undefined;
-    const watchPhases = async (): Promise<void> => {
-      if (stopped) return;
-      ctl = await new Watch(tb.kc).watch(OSNODES, { fieldSelector: `metadata.name=${node}`, ...(lastRv ? { resourceVersion: lastRv } : {}) }, (type, obj: Obj) => {
-        if (type === 'ERROR') {
-          lastRv = undefined; // too old (410): start again from now
-          return;
-        }
-        lastRv = obj.metadata?.resourceVersion ?? lastRv;
-        const p = obj.status?.phase as string | undefined;
-        if (p && phases[phases.length - 1] !== p) phases.push(p);
-        if (p === 'Downloading') downloading.push(obj.status);
-      }, () => void setTimeout(() => void watchPhases().catch(() => undefined), 200));
-    };
-    await watchPhases();
+    // Phase history through a watch, as the controller sees it: the controller's own informer, which
+    // resumes from the last resourceVersion when a watch ends, so no event is lost in between.
+    const phaseClient = new KubeClient(tb.kc);
+    const phaseWatch = new WatchCache<Obj & CachedObject>({ kubeConfig: tb.kc, client: phaseClient, path: OSNODES, fieldSelector: `metadata.name=${node}`, logger: quietLog, name: 'phases' });
+    phaseWatch.onChange((type, obj) => {
+      if (type === 'delete') return;
+      const p = obj.status?.phase as string | undefined;
+      if (p && phases[phases.length - 1] !== p) phases.push(p);
+      if (p === 'Downloading') downloading.push(obj.status);
+    });
+    await phaseWatch.start();
     stopPhaseWatch = () => {
-      stopped = true;
-      ctl?.abort();
+      phaseWatch.stop();
+      phaseClient.close();
     };
 
     startAgent();
