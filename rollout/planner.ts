@@ -530,7 +530,7 @@ function planPolicy(
   conditions.push(
     complete
       ? cond('Ready', true, 'RolloutComplete', `All ${total} node(s) run ${policy.target.version} with their settings applied.`, g)
-      : updated === total && total > 0
+      : updated === total
         ? cond('Ready', false, 'RolloutInProgress', `All ${total} node(s) run ${policy.target.version}; ${notGivenBack.length} still cordoned by osfleet until Ready: ${listNames(notGivenBack)}.`, g)
         : cond('Ready', false, 'RolloutInProgress', `${updated} of ${total} node(s) updated.`, g),
   );

@@ -6,7 +6,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './binaries.js';
 
-const SHIPPED = ['api', 'render', 'rollout', 'controller', 'agent', 'cli', 'image', 'display'];
+/** The folders the build compiles: tsconfig.build.json's `include`. */
+const SHIPPED = (JSON.parse(readFileSync(join(repoRoot, 'tsconfig.build.json'), 'utf8')) as { include: string[] }).include;
 /** The last file the build writes: when it is newer than every input, the build is current. */
 const LAST_OUTPUT = 'dist/api/client-node.js';
 
